@@ -1,0 +1,1 @@
+"""attn_agents: placeholder package; see the project README."""

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian machine with Python 3.11:
+#   ./dev.sh demo   set up .venv, then train the demo on the embedded defaults
+#   ./dev.sh test   set up .venv, then run ruff and the whole test suite
+#   ./dev.sh setup  set up .venv only
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=${VENV:-.venv}
+
+die() { echo "dev.sh: $*" >&2; exit 2; }
+
+find_python() {
+  for py in "${PYTHON:-}" python3.11 python3; do
+    [[ -n "$py" ]] || continue
+    if command -v "$py" >/dev/null 2>&1 &&
+       "$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+      echo "$py"; return 0
+    fi
+  done
+  return 1
+}
+
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || return 1
+  local sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "$@"
+}
+
+setup() {
+  local py stamp want
+  py=$(find_python) || die "Python 3.11 not found: install python3.11 (Debian: apt-get install python3.11 python3.11-venv) or set PYTHON=/path/to/python3.11"
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    "$py" -m venv "$VENV" 2>/dev/null || {
+      rm -rf "$VENV"
+      apt_install python3-venv || die "could not create $VENV: install python3-venv"
+      "$py" -m venv "$VENV"
+    }
+  fi
+  stamp="$VENV/.installed"
+  want=$(cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -e '.[test]'
+    echo "$want" > "$stamp"
+  fi
+}
+
+cmd=${1:-}
+[[ $# -gt 0 ]] && shift
+case "$cmd" in
+  setup) setup ;;
+  demo)
+    setup
+    "$VENV/bin/python" -m attn_core.demo "$@"
+    ;;
+  test)
+    setup
+    "$VENV/bin/ruff" check .
+    # The whole suite on TensorFlow, then the layer tests again on JAX to show they are backend-neutral.
+    "$VENV/bin/python" -m pytest -q -n 2 --dist loadfile tests "$@"
+    KERAS_BACKEND=jax "$VENV/bin/python" -m pytest -q -n 2 --dist loadfile -m backend_neutral tests "$@"
+    ;;
+  *) die "expected one of: setup, demo, test. Received: command='$cmd'" ;;
+esac

@@ -1,0 +1,1 @@
+"""gan: placeholder package; see the project README."""

@@ -1,0 +1,1 @@
+"""translate: placeholder package; see the project README."""
