@@ -1,0 +1,216 @@
+"""A drop-in `keras.layers.MultiHeadAttention` with a fused self-attention
+projection and a float32 masked softmax."""
+
+import math
+
+import keras
+from keras import ops
+
+from attn_core import masking
+
+
+@keras.saving.register_keras_serializable(package="attn_core")
+class MultiHeadAttention(keras.layers.MultiHeadAttention):
+    """Multi-head attention, a drop-in for `keras.layers.MultiHeadAttention`.
+
+    Same constructor arguments, call signature, variables (same order, names
+    and shapes) and numerics as Keras' layer, so
+    `ours.set_weights(keras_mha.get_weights())` gives the same outputs and
+    scores. Differences:
+
+    - Rank-3 inputs with the default `attention_axes` run as plain 2-D
+      matmuls in a [B, N, T, K] layout, with the 1/sqrt(K) scale folded
+      into the query kernel, instead of Keras' einsums. Self-attention
+      (`key` and `value` omitted or the same tensor as `query`) runs the
+      three projections as one matmul against the concatenated kernels,
+      [B·T, D] × [D, N·(2K + V)]. Other inputs take Keras' einsum path.
+    - Scores and the softmax are always computed in float32, even under
+      `mixed_float16` / `mixed_bfloat16`; masked positions get weight 0, so
+      a query with every key masked gives zeros, never NaN or a uniform row.
+    - An explicit `query_mask` is honoured (Keras reads only the implicit
+      one).
+
+    Letters: B batch, T query length, S key length, N heads, K key_dim,
+    V value_dim, D model size.
+
+    Args:
+        See `keras.layers.MultiHeadAttention`.
+
+    Call arguments:
+        query: [B, T, D]. value: [B, S, Dv]. key: optional [B, S, Dk].
+        query_mask: optional bool [B, T]. value_mask / key_mask: optional
+        bool [B, S]. attention_mask: optional bool [B, T, S].
+        return_attention_scores, training, use_causal_mask: as in Keras.
+
+    Returns:
+        [B, T, D] (or `output_shape`), and with `return_attention_scores`,
+        the weights [B, N, T, S]; both in the compute dtype.
+    """
+
+    def _fast_path(self, query, value, key):
+        """Whether the matmul path applies: rank-3 inputs, attention over axis 1,
+        no gate, and plain float kernels (no LoRA, no quantization)."""
+        dense = (self._query_dense, self._key_dense, self._value_dense, self._output_dense)
+        return (
+            len(query.shape) == 3
+            and len(value.shape) == 3
+            and len(key.shape) == 3
+            and self._attention_axes in (None, (1,))
+            and not self._use_gate
+            and not self._flash_attention
+            and all(
+                getattr(d, "quantization_mode", None) is None
+                and not getattr(d, "lora_enabled", False)
+                for d in dense
+            )
+        )
+
+    def _projections(self, query, value, key, fused):
+        """Q, K, V as [B, N, T, K], [B, N, S, K], [B, N, S, V] by plain matmuls.
+
+        The 1/sqrt(K) scale is folded into the query kernel and bias. With
+        `fused`, the three projections of a self-attention input are one
+        matmul against the concatenated kernels, [B·T, D] x [D, N·(2K + V)].
+        """
+        dtype = self.compute_dtype
+        heads, scale = self._num_heads, self._inverse_sqrt_key_dim
+        dense = (self._query_dense, self._key_dense, self._value_dense)
+        multipliers = (scale, 1.0, 1.0)
+        kernels = [
+            ops.reshape(ops.cast(d.kernel, dtype), (d.kernel.shape[0], -1)) * ops.cast(c, dtype)
+            for d, c in zip(dense, multipliers, strict=True)
+        ]  # [D, N*K], [D, N*K], [D, N*V]
+        biases = [
+            ops.reshape(ops.cast(d.bias, dtype), (-1,)) * ops.cast(c, dtype)
+            if self._use_bias else None
+            for d, c in zip(dense, multipliers, strict=True)
+        ]
+
+        def flat(x):
+            return ops.reshape(x, (-1, x.shape[-1]))  # [B*T, D]
+
+        if fused:
+            qkv = ops.matmul(flat(query), ops.concatenate(kernels, axis=1))  # [B*T, N*(2K+V)]
+            if self._use_bias:
+                qkv = qkv + ops.concatenate(biases, axis=0)
+            sizes = [k.shape[1] for k in kernels]
+            projected = ops.split(qkv, [sizes[0], sizes[0] + sizes[1]], axis=1)
+        else:
+            projected = []
+            for x, kernel, bias in zip((query, key, value), kernels, biases, strict=True):
+                y = ops.matmul(flat(x), kernel)
+                projected.append(y if bias is None else y + bias)
+        out = []
+        for x, y in zip((query, key, value), projected, strict=True):
+            shape = ops.shape(x)
+            y = ops.reshape(y, (shape[0], shape[1], heads, -1))  # [B, T, N, K]
+            out.append(ops.transpose(y, (0, 2, 1, 3)))  # [B, N, T, K]
+        return out
+
+    def call(
+        self,
+        query,
+        value=None,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        return_attention_scores=False,
+        training=None,
+        use_causal_mask=False,
+    ):
+        fused = (value is None or value is query) and (key is None or key is query)
+        value = query if value is None else value
+        key = value if key is None else key
+        if query_mask is None:
+            query_mask = masking.get_keras_mask(query)
+        if value_mask is None:
+            value_mask = masking.get_keras_mask(value)
+        if key_mask is None and key is not value:
+            key_mask = masking.get_keras_mask(key)
+        for tensor in (query, value, key):
+            masking.set_keras_mask(tensor, None)
+        attention_mask = self._compute_attention_mask(
+            query,
+            value,
+            query_mask=query_mask,
+            value_mask=value_mask,
+            key_mask=key_mask,
+            attention_mask=attention_mask,
+            use_causal_mask=use_causal_mask,
+        )  # [B, T, S] or None
+        if self._fast_path(query, value, key):
+            output, scores = self._fast_attention(
+                query, value, key, attention_mask, fused, training, return_attention_scores
+            )
+        else:
+            if self._use_gate:
+                gate = self._gate_dense(query)
+            q, k, v = self._query_dense(query), self._key_dense(key), self._value_dense(value)
+            output, scores = self._compute_attention(
+                q, k, v, attention_mask, training, return_attention_scores
+            )
+            if self._use_gate:
+                output = ops.multiply(output, gate)
+            output = self._output_dense(output)
+        if query_mask is not None:
+            masking.set_keras_mask(output, query_mask)
+        if return_attention_scores:
+            return output, scores
+        return output
+
+    def _fast_attention(
+        self, query, value, key, attention_mask, fused, training, return_attention_scores
+    ):
+        """The matmul path: [B, T, D] inputs -> ([B, T, *output_shape], [B, N, T, S])."""
+        q, k, v = self._projections(query, value, key, fused)
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # [B, N, T, S]
+        if attention_mask is not None:
+            attention_mask = ops.expand_dims(attention_mask, 1)  # [B, 1, T, S]
+        weights = masking.masked_softmax(scores, attention_mask)  # float32
+        weights = ops.cast(weights, self.compute_dtype)
+        dropped = self._dropout_layer(weights, training=training) if self._dropout else weights
+        context = ops.transpose(ops.matmul(dropped, v), (0, 2, 1, 3))  # [B, T, N, V]
+        shape = ops.shape(query)
+        kernel = self._output_dense.kernel  # [N, V, *out]
+        out_shape = tuple(kernel.shape[2:])
+        kernel = ops.reshape(ops.cast(kernel, self.compute_dtype), (-1, math.prod(out_shape)))
+        output = ops.matmul(ops.reshape(context, (-1, kernel.shape[0])), kernel)  # [B*T, out]
+        if self._use_bias:
+            output = output + ops.reshape(ops.cast(self._output_dense.bias, output.dtype), (-1,))
+        output = ops.reshape(output, (shape[0], shape[1]) + out_shape)
+        return output, (weights if return_attention_scores else None)
+
+    def _compute_attention(
+        self, query, key, value, attention_mask=None, training=None,
+        return_attention_scores=False, use_causal_mask=False,
+    ):
+        """Scaled dot product with a float32 masked softmax.
+
+        Args:
+            query: [B, T, N, K]. key: [B, S, N, K]. value: [B, S, N, V].
+            attention_mask: optional bool [B, T, S] (or broadcastable).
+
+        Returns:
+            (output [B, T, N, V], weights [B, N, T, S] or None), compute dtype.
+        """
+        if self._flash_attention and return_attention_scores:
+            raise ValueError(
+                "Expected flash_attention=False to return attention scores. "
+                f"Received: flash_attention={self._flash_attention}"
+            )
+        if use_causal_mask:
+            causal = self._compute_causal_mask(query, value)
+            attention_mask = masking.merge_masks(attention_mask, causal)
+        query = ops.multiply(query, ops.cast(self._inverse_sqrt_key_dim, query.dtype))
+        scores = ops.einsum(self._dot_product_equation, key, query)  # [B, N, T, S]
+        if attention_mask is not None:
+            expand_axis = -len(self._attention_axes) * 2 - 1
+            for _ in range(len(scores.shape) - len(attention_mask.shape)):
+                attention_mask = ops.expand_dims(attention_mask, axis=expand_axis)
+        weights = masking.masked_softmax(scores, attention_mask, axis=self._softmax.axis)
+        weights = ops.cast(weights, self.compute_dtype)
+        dropped = self._dropout_layer(weights, training=training) if self._dropout else weights
+        output = ops.einsum(self._combine_equation, dropped, value)  # [B, T, N, V]
+        return output, (weights if return_attention_scores else None)

@@ -1,0 +1,93 @@
+"""`tf.distribute` strategy factory for the TensorFlow-backend training entry points."""
+
+import json
+import os
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def _split_cpu(tf, num_devices: int) -> list[str]:
+    """Splits the physical CPU into `num_devices` logical devices and returns their names.
+
+    Raises:
+        RuntimeError: If TensorFlow's runtime is already initialized with fewer logical CPUs.
+    """
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if num_devices > 1 and (current is None or len(current) != num_devices):
+        try:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(num_devices)]
+            )
+        except RuntimeError as e:
+            available = len(tf.config.list_logical_devices("CPU"))
+            if available < num_devices:
+                raise RuntimeError(
+                    f"Expected to split the CPU into {num_devices} logical devices, but the "
+                    f"TensorFlow runtime is already initialized with {available}: call "
+                    "make_strategy('mirrored', cpu_devices=...) first in the program, before "
+                    f"any TensorFlow op runs. Received: cpu_devices={num_devices}"
+                ) from e
+    return [f"/cpu:{i}" for i in range(num_devices)]
+
+
+def _check_tf_config() -> None:
+    raw = os.environ.get("TF_CONFIG")
+    try:
+        config = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        config = None
+    if not isinstance(config, dict) or "cluster" not in config:
+        raise ValueError(
+            "Expected the TF_CONFIG environment variable to hold a JSON object with a "
+            f"'cluster' key for strategy='multi_worker'. Received: TF_CONFIG={raw!r}"
+        )
+
+
+def make_strategy(name: str = "default", cpu_devices: int = 0):
+    """Creates a `tf.distribute.Strategy`.
+
+    Build the model and optimizer under `strategy.scope()`; the global batch is split into
+    `strategy.num_replicas_in_sync` per-replica batches.
+
+    Args:
+        name: `"default"` (no distribution: `tf.distribute.get_strategy()`), `"mirrored"`
+            (synchronous data parallelism over the local devices) or `"multi_worker"`
+            (`MultiWorkerMirroredStrategy` configured from the `TF_CONFIG` env var).
+        cpu_devices: For `"mirrored"`: when `> 1`, or when there is no GPU, split the physical
+            CPU into this many logical devices (at least 1) and mirror over `/cpu:0..N-1`.
+            `0` means "use the GPUs" (or one CPU device when there is none).
+
+    Returns:
+        The `tf.distribute.Strategy`.
+
+    Raises:
+        ValueError: If `name` or `cpu_devices` is invalid, or `TF_CONFIG` is missing or
+            malformed for `"multi_worker"`.
+        RuntimeError: If the CPU must be split but TensorFlow is already initialized; call
+            this function before anything else touches TensorFlow.
+    """
+    if name not in STRATEGIES:
+        raise ValueError(
+            f"Expected `strategy` to be one of {STRATEGIES}. Received: strategy={name!r}"
+        )
+    if isinstance(cpu_devices, bool) or not isinstance(cpu_devices, int) or cpu_devices < 0:
+        raise ValueError(
+            "Expected `cpu_devices` to be a non-negative integer. "
+            f"Received: cpu_devices={cpu_devices!r}"
+        )
+    if name == "multi_worker":
+        _check_tf_config()  # before importing TF: cheap and gives a clear error.
+
+    import tensorflow as tf
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if cpu_devices <= 1 and tf.config.list_physical_devices("GPU"):
+        return tf.distribute.MirroredStrategy()
+    devices = _split_cpu(tf, max(cpu_devices, 1))
+    return tf.distribute.MirroredStrategy(
+        devices=devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )

@@ -1,0 +1,127 @@
+"""TensorBoard logging on top of `tf.summary`: namespaced scalars, attention images, hparams."""
+
+import pathlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import tensorflow as tf
+
+from attn_core.heatmap import figure_to_png_bytes, plot_attention
+
+_TAG = re.compile(r"[\w.\-]+(/[\w.\-]+)+")
+
+
+def _check_tag(tag: str) -> None:
+    if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+        raise ValueError(
+            "Expected a namespaced tag such as 'losses/total', 'charts/learning_rate' or "
+            f"'eval/bleu' (letters, digits, _ . -). Received: tag={tag!r}"
+        )
+
+
+def hparams_markdown(hparams: Mapping[str, Any]) -> str:
+    """Formats hyperparameters as a CleanRL-style two-column Markdown table.
+
+    Args:
+        hparams: Name -> value, rendered in insertion order with `str()`. `|` is escaped
+            and newlines become spaces so each entry stays one table row.
+
+    Returns:
+        `"|param|value|\\n|-|-|\\n|name|value|..."` (no trailing newline).
+    """
+
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    rows = [f"|{cell(k)}|{cell(v)}|" for k, v in hparams.items()]
+    return "\n".join(["|param|value|", "|-|-|", *rows])
+
+
+class SummaryWriter:
+    """Thin wrapper around `tf.summary.create_file_writer` for the training loops.
+
+    Usable as a context manager (`with SummaryWriter(logdir) as writer:`), which closes it.
+    In multi-worker training only the chief should write.
+
+    Args:
+        logdir: Directory for the event files (created if missing); attention PNGs go to
+            `<logdir>/attention/`.
+    """
+
+    def __init__(self, logdir: str | pathlib.Path):
+        self.logdir = pathlib.Path(logdir)
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        self._writer = tf.summary.create_file_writer(str(self.logdir))
+
+    def scalars(self, step: int, values: Mapping[str, Any]) -> None:
+        """Writes scalar summaries.
+
+        Args:
+            step: Global step (x axis).
+            values: Namespaced tag (e.g. `"losses/total"`, `"charts/sps"`, `"eval/bleu"`)
+                -> scalar (Python/NumPy number or 0-d tensor).
+
+        Raises:
+            ValueError: If a tag has no namespace, before anything is written.
+        """
+        for tag in values:
+            _check_tag(tag)
+        with self._writer.as_default():
+            for tag, value in values.items():
+                tf.summary.scalar(tag, float(value), step=int(step))
+
+    def attention_image(
+        self,
+        tag: str,
+        step: int,
+        weights,
+        x_labels: Sequence[str] | None = None,
+        y_labels: Sequence[str] | None = None,
+        title: str | None = None,
+    ) -> pathlib.Path:
+        """Renders an attention matrix as an image summary and also saves it as a PNG.
+
+        Args:
+            tag: Namespaced tag, e.g. `"attention/sample_0"`.
+            step: Global step.
+            weights: Array-like of shape `[T_q, T_k]`.
+            x_labels: Optional `T_k` key/source labels.
+            y_labels: Optional `T_q` query/target labels.
+            title: Optional figure title.
+
+        Returns:
+            The PNG path, `<logdir>/attention/<tag with "/" replaced by "_">_<step>.png`.
+
+        Raises:
+            ValueError: If the tag has no namespace, `weights` is not 2-D or the labels do not
+                match its shape.
+        """
+        _check_tag(tag)
+        png = figure_to_png_bytes(plot_attention(weights, x_labels, y_labels, title))
+        image = tf.io.decode_png(png, channels=4)[tf.newaxis]  # [1, H, W, 4] uint8.
+        with self._writer.as_default():
+            tf.summary.image(tag, image, step=int(step))
+        path = self.logdir / "attention" / f"{tag.replace('/', '_')}_{int(step)}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+        return path
+
+    def hparams_table(self, hparams: Mapping[str, Any]) -> None:
+        """Writes `hparams_markdown(hparams)` as the text summary `"hyperparameters"` at step 0."""
+        with self._writer.as_default():
+            tf.summary.text("hyperparameters", hparams_markdown(hparams), step=0)
+
+    def flush(self) -> None:
+        """Flushes pending events to disk."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Flushes and closes the event file."""
+        self._writer.close()
+
+    def __enter__(self) -> "SummaryWriter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

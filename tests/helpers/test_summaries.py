@@ -1,0 +1,71 @@
+"""Tests for attn_core.summaries."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
+
+from attn_core.summaries import SummaryWriter, hparams_markdown
+
+
+def _accumulator(logdir):
+    accumulator = event_accumulator.EventAccumulator(
+        str(logdir), size_guidance={event_accumulator.TENSORS: 0}
+    )
+    accumulator.Reload()
+    return accumulator
+
+
+def test_hparams_markdown_golden():
+    table = hparams_markdown({"env_id": "CartPole-v1", "learning_rate": 0.00025, "note": "a|b"})
+    assert table == (
+        "|param|value|\n|-|-|\n|env_id|CartPole-v1|\n|learning_rate|0.00025|\n|note|a\\|b|"
+    )
+
+
+def test_writer_scalars_image_and_text_read_back(tmp_path):
+    weights = np.array([[0.9, 0.1, 0.0], [0.2, 0.5, 0.3]], dtype=np.float32)
+    with SummaryWriter(tmp_path) as writer:
+        writer.hparams_table({"seed": 1, "lr": 0.001})
+        writer.scalars(1, {"losses/total": 0.5, "charts/learning_rate": np.float32(0.001)})
+        writer.scalars(2, {"losses/total": tf.constant(0.25), "eval/bleu": 12})
+        png_path = writer.attention_image(
+            "attention/sample_0", 2, weights, x_labels=["a", "b", "c"], y_labels=["x", "y"]
+        )
+
+    assert list(tmp_path.glob("events.out.tfevents.*"))
+    assert png_path == tmp_path / "attention" / "attention_sample_0_2.png"
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    accumulator = _accumulator(tmp_path)
+    tags = accumulator.Tags()["tensors"]
+    assert {"losses/total", "charts/learning_rate", "eval/bleu"} <= set(tags)
+    assert "attention/sample_0" in tags and "hyperparameters" in tags
+
+    def values(tag):
+        return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in accumulator.Tensors(tag)]
+
+    assert values("losses/total") == [(1, 0.5), (2, 0.25)]
+    assert values("charts/learning_rate") == [(1, pytest.approx(0.001))]
+    assert values("eval/bleu") == [(2, 12.0)]
+
+    [image_event] = accumulator.Tensors("attention/sample_0")
+    assert image_event.step == 2
+    assert accumulator.SummaryMetadata("attention/sample_0").plugin_data.plugin_name == "images"
+    width, height, png = tf.make_ndarray(image_event.tensor_proto)
+    assert int(width) > 0 and int(height) > 0 and png[:4] == b"\x89PNG"
+
+    [text_event] = accumulator.Tensors("hyperparameters")
+    assert text_event.step == 0
+    text = tf.make_ndarray(text_event.tensor_proto).item().decode()
+    assert text == "|param|value|\n|-|-|\n|seed|1|\n|lr|0.001|"
+
+
+@pytest.mark.parametrize("tag", ["loss", "/loss", "losses/", "losses/a b"])
+def test_tags_without_namespace_are_rejected(tmp_path, tag):
+    with SummaryWriter(tmp_path) as writer:
+        with pytest.raises(ValueError, match="Expected a namespaced tag"):
+            writer.scalars(0, {"losses/ok": 1.0, tag: 1.0})
+        with pytest.raises(ValueError, match="Received: tag="):
+            writer.attention_image(tag, 0, np.eye(2))
+    assert "losses/ok" not in _accumulator(tmp_path).Tags()["tensors"]  # Nothing written.
