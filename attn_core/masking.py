@@ -81,16 +81,33 @@ def causal_mask(query_length, key_length):
     return ops.expand_dims(ops.greater_equal(rows, cols), 0)
 
 
-def masked_softmax(scores, mask=None, axis=-1):
+def has_any_key(mask, axis=-1):
+    """Which rows of `mask` attend to at least one key, keeping dims.
+
+    Args:
+        mask: bool, e.g. [B, T, S] or a broadcastable [B, 1, S].
+        axis: the key axis.
+
+    Returns:
+        bool with `axis` reduced to size 1, e.g. [B, T, 1].
+    """
+    return ops.any(as_bool_mask(mask), axis=axis, keepdims=True)
+
+
+def masked_softmax(scores, mask=None, axis=-1, zero_empty_rows=True):
     """Softmax over `axis` in float32, where masked positions get weight 0.
 
-    A row whose positions are all masked gives zeros, never NaN or a uniform
-    distribution.
+    Masked scores are replaced by `large_negative(float32)`, whose exp is
+    exactly 0 beside any unmasked score. A row whose positions are all masked
+    would come out uniform; with `zero_empty_rows` it is multiplied by 0, so
+    it gives zeros, never NaN. Callers that zero such rows later, on a smaller
+    tensor (the context), pass `zero_empty_rows=False` and `has_any_key`.
 
     Args:
         scores: a float tensor, e.g. [B, T, S]. It is cast to float32.
         mask: an optional bool tensor broadcastable to `scores`.
         axis: the axis, or a tuple of axes, to normalise over.
+        zero_empty_rows: bool, zero the rows with no unmasked position.
 
     Returns:
         float32 weights with the shape of `scores`.
@@ -103,6 +120,6 @@ def masked_softmax(scores, mask=None, axis=-1):
         weights = ops.exp(scores - ops.logsumexp(scores, axis=axis, keepdims=True))
     else:
         weights = ops.softmax(scores, axis=axis[0] if isinstance(axis, (tuple, list)) else axis)
-    if mask is None:
+    if mask is None or not zero_empty_rows:
         return weights
-    return ops.where(mask, weights, ops.zeros_like(weights))
+    return weights * ops.cast(has_any_key(mask, axis), weights.dtype)

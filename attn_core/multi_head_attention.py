@@ -28,7 +28,8 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
       `mixed_float16` / `mixed_bfloat16`; masked positions get weight 0, so
       a query with every key masked gives zeros, never NaN or a uniform row.
     - An explicit `query_mask` is honoured (Keras reads only the implicit
-      one).
+      one), and the implicit masks of the inputs are left in place (Keras
+      deletes them, so a second call on the same tensors runs unmasked).
 
     Letters: B batch, T query length, S key length, N heads, K key_dim,
     V value_dim, D model size.
@@ -46,6 +47,9 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         [B, T, D] (or `output_shape`), and with `return_attention_scores`,
         the weights [B, N, T, S]; both in the compute dtype.
     """
+
+    def build(self, query_shape, value_shape=None, key_shape=None):
+        super().build(query_shape, query_shape if value_shape is None else value_shape, key_shape)
 
     def _fast_path(self, query, value, key):
         """Whether the matmul path applies: rank-3 inputs, attention over axis 1,
@@ -129,8 +133,6 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             value_mask = masking.get_keras_mask(value)
         if key_mask is None and key is not value:
             key_mask = masking.get_keras_mask(key)
-        for tensor in (query, value, key):
-            masking.set_keras_mask(tensor, None)
         attention_mask = self._compute_attention_mask(
             query,
             value,
@@ -168,10 +170,18 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # [B, N, T, S]
         if attention_mask is not None:
             attention_mask = ops.expand_dims(attention_mask, 1)  # [B, 1, T, S]
-        weights = masking.masked_softmax(scores, attention_mask)  # float32
-        weights = ops.cast(weights, self.compute_dtype)
+        # Rows with no key to attend are zeroed on the context, 4x smaller than the
+        # weights here, and on the weights only when they are returned.
+        weights = masking.masked_softmax(scores, attention_mask, zero_empty_rows=False)
+        weights = ops.cast(weights, self.compute_dtype)  # [B, N, T, S]
         dropped = self._dropout_layer(weights, training=training) if self._dropout else weights
-        context = ops.transpose(ops.matmul(dropped, v), (0, 2, 1, 3))  # [B, T, N, V]
+        context = ops.matmul(dropped, v)  # [B, N, T, V]
+        if attention_mask is not None:
+            any_key = ops.cast(masking.has_any_key(attention_mask), weights.dtype)  # [B, 1, T, 1]
+            context = context * any_key
+            if return_attention_scores:
+                weights = weights * any_key
+        context = ops.transpose(context, (0, 2, 1, 3))  # [B, T, N, V]
         shape = ops.shape(query)
         kernel = self._output_dense.kernel  # [N, V, *out]
         out_shape = tuple(kernel.shape[2:])

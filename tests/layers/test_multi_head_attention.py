@@ -1,0 +1,119 @@
+"""attn_core.MultiHeadAttention against keras.layers.MultiHeadAttention."""
+
+import keras
+import numpy as np
+import pytest
+
+import attn_core
+from layer_cases import jit, lengths_mask, np_, rand
+
+pytestmark = pytest.mark.backend_neutral
+
+CONFIGS = [
+    dict(num_heads=2, key_dim=4),
+    dict(num_heads=2, key_dim=4, value_dim=3, output_shape=5, use_bias=False),
+    dict(num_heads=3, key_dim=2, attention_axes=(1,)),
+]
+
+
+def _pair(config, query, value=None):
+    theirs = keras.layers.MultiHeadAttention(**config)
+    ours = attn_core.MultiHeadAttention(**config)
+    theirs(query, query if value is None else value)
+    ours(query, query if value is None else value)
+    ours.set_weights(theirs.get_weights())
+    return ours, theirs
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_same_variables_in_the_same_order(config):
+    query = rand(2, 5, 8)
+    ours, theirs = _pair(config, query)
+    assert [w.path.split("/", 1)[1] for w in ours.weights] == [
+        w.path.split("/", 1)[1] for w in theirs.weights
+    ]
+    assert [tuple(w.shape) for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
+    assert ours.get_config() | {"name": None} == theirs.get_config() | {"name": None}
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"use_causal_mask": True},
+        {"attention_mask": np.tril(np.ones((2, 5, 5), bool))},
+        {"value_mask": lengths_mask([3, 5], 5)},
+        {"value_mask": lengths_mask([3, 5], 5), "use_causal_mask": True},
+    ],
+    ids=["none", "causal", "attention_mask", "value_mask", "value_and_causal"],
+)
+def test_self_attention_parity(config, kwargs):
+    query = rand(2, 5, 8)
+    ours, theirs = _pair(config, query)
+    a, a_w = ours(query, query, return_attention_scores=True, **kwargs)
+    b, b_w = theirs(query, query, return_attention_scores=True, **kwargs)
+    np.testing.assert_allclose(np_(a), np_(b), atol=1e-5)
+    np.testing.assert_allclose(np_(a_w), np_(b_w), atol=1e-5)
+    # The fast path without scores gives the same output too.
+    np.testing.assert_allclose(np_(ours(query, **kwargs)), np_(theirs(query, query, **kwargs)),
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("config", CONFIGS[:2])
+def test_cross_attention_with_key_and_implicit_masks(config):
+    embed = keras.layers.Embedding(20, 8, mask_zero=True)
+    q_tokens = np.array([[1, 2, 3, 0], [4, 5, 6, 7]])
+    v_tokens = np.array([[1, 2, 0, 0, 0, 0], [3, 4, 5, 6, 7, 8]])
+    key = rand(2, 6, 8, seed=3)
+    ours, theirs = _pair(config, rand(2, 4, 8), rand(2, 6, 8))
+    # Keras' layer deletes the implicit masks of its inputs, so each call gets fresh ones.
+    a, a_w = ours(embed(q_tokens), embed(v_tokens), key=key, return_attention_scores=True)
+    b, b_w = theirs(embed(q_tokens), embed(v_tokens), key=key, return_attention_scores=True)
+    assert np.all(np_(a_w)[0, :, :, 2:] == 0.0)  # the padded keys of example 0
+    np.testing.assert_allclose(np_(a), np_(b), atol=1e-5)
+    np.testing.assert_allclose(np_(a_w), np_(b_w), atol=1e-5)
+    explicit = ours(np_(embed(q_tokens)), np_(embed(v_tokens)), key=key,
+                    query_mask=q_tokens != 0, value_mask=v_tokens != 0)
+    np.testing.assert_allclose(np_(explicit), np_(a), atol=1e-6)
+
+
+def test_all_masked_rows_give_zeros_not_nan():
+    query = rand(2, 4, 8)
+    layer = attn_core.MultiHeadAttention(2, 4, use_bias=False)
+    out, weights = layer(query, query, value_mask=lengths_mask([0, 4], 4),
+                         return_attention_scores=True)
+    out, weights = np_(out), np_(weights)
+    assert np.all(np.isfinite(out)) and np.all(weights[0] == 0.0) and np.all(out[0] == 0.0)
+    np.testing.assert_allclose(weights[1].sum(-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision(policy):
+    keras.config.set_dtype_policy(policy)
+    query = rand(2, 5, 8)
+    layer = attn_core.MultiHeadAttention(2, 4)
+    out, weights = layer(query, value_mask=lengths_mask([0, 5], 5), return_attention_scores=True)
+    compute = policy.split("_")[1]
+    assert keras.backend.standardize_dtype(out.dtype) == compute
+    assert keras.backend.standardize_dtype(weights.dtype) == compute
+    assert all(keras.backend.standardize_dtype(w.dtype) == "float32" for w in layer.weights)
+    weights = np_(weights).astype("float32")
+    assert np.all(np.isfinite(np_(out).astype("float32"))) and np.all(weights[0] == 0)
+    np.testing.assert_allclose(weights[1].sum(-1), 1.0, atol=1e-2)
+
+
+def test_xla_equals_eager():
+    query, value = rand(2, 5, 8), rand(2, 6, 8, seed=1)
+    layer = attn_core.MultiHeadAttention(2, 4)
+    mask = lengths_mask([2, 6], 6)
+    for fn in (lambda q, v: layer(q, use_causal_mask=True),
+               lambda q, v: layer(q, v, value_mask=mask)):
+        np.testing.assert_allclose(np_(jit(fn)(query, value)), np_(fn(query, value)), atol=1e-5)
+
+
+def test_dropout_changes_training_output_only():
+    query = rand(2, 5, 8)
+    layer = attn_core.MultiHeadAttention(2, 4, dropout=0.5, seed=1)
+    np.testing.assert_allclose(np_(layer(query)), np_(layer(query)), atol=0)
+    assert not np.allclose(np_(layer(query, training=True)), np_(layer(query)))
