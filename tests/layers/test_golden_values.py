@@ -5,9 +5,9 @@ query q = [[1, 0], [0, 1]], key k = [[1, 0], [0, 2]], value v = [[1, 2], [3, 4]]
 
 import numpy as np
 import pytest
+from layer_cases import np_
 
 import attn_core
-from layer_cases import np_
 
 pytestmark = pytest.mark.backend_neutral
 
@@ -44,7 +44,8 @@ def test_luong_scaled_dot():
 
 def test_luong_general():
     # W k = [[2, 0], [0, 2]] with W = diag(2, 1); scores [[2, 0], [0, 2]].
-    _, weights = _weights(attn_core.LuongAttention("general"), {"key_dense/kernel": [[2.0, 0.0], [0.0, 1.0]]})
+    layer = attn_core.LuongAttention("general")
+    _, weights = _weights(layer, {"key_dense/kernel": [[2.0, 0.0], [0.0, 1.0]]})
     np.testing.assert_allclose(weights, [[0.880797, 0.119203], [0.119203, 0.880797]], atol=1e-5)
 
 

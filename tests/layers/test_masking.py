@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from layer_cases import np_
 
 from attn_core import masking
-from layer_cases import np_
 
 pytestmark = pytest.mark.backend_neutral
 

@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from layer_cases import SCORE_LAYERS, WEIGHT_COUNTS, jit, lengths_mask, np_, rand
 
 import attn_core
-from layer_cases import SCORE_LAYERS, WEIGHT_COUNTS, jit, lengths_mask, np_, rand
 
 pytestmark = pytest.mark.backend_neutral
 NAMES = sorted(SCORE_LAYERS)

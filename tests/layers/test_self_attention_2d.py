@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from layer_cases import jit, np_, rand
 
 import attn_core
-from layer_cases import jit, np_, rand
 
 pytestmark = pytest.mark.backend_neutral
 

@@ -9,10 +9,10 @@ import sys
 import keras
 import numpy as np
 import pytest
+from layer_cases import SCORE_LAYERS, np_, rand
 
 import attn_core
 from attn_core.reverse_task import ReverseConfig, build_model
-from layer_cases import SCORE_LAYERS, np_, rand
 
 pytestmark = pytest.mark.backend_neutral
 
@@ -75,5 +75,6 @@ def test_saved_model_export(tmp_path):
         model.export(str(tmp_path / name), verbose=False)
         args = [tf.constant(x) for x in inputs]
         args = args if len(args) > 1 else args[0]
-        served = tf.saved_model.load(str(tmp_path / name)).serve(args)
+        loaded = tf.saved_model.load(str(tmp_path / name))  # keep it alive while serving
+        served = loaded.serve(args)
         np.testing.assert_allclose(np_(served), np_(model(args)), atol=1e-5, err_msg=name)
