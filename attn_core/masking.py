@@ -97,7 +97,7 @@ def has_any_key(mask, axis=-1):
 def masked_softmax(scores, mask=None, axis=-1, zero_empty_rows=True):
     """Softmax over `axis` in float32, where masked positions get weight 0.
 
-    Masked scores are replaced by `large_negative(float32)`, whose exp is
+    Masked scores get `large_negative(float32)` added, so their exp is
     exactly 0 beside any unmasked score. A row whose positions are all masked
     would come out uniform; with `zero_empty_rows` it is multiplied by 0, so
     it gives zeros, never NaN. Callers that zero such rows later, on a smaller
@@ -114,8 +114,11 @@ def masked_softmax(scores, mask=None, axis=-1, zero_empty_rows=True):
     """
     scores = ops.cast(scores, "float32")
     if mask is not None:
+        # An additive bias built at the mask's own (often broadcast) shape: cheaper than a
+        # full-size select, and its gradient passes straight through.
         mask = as_bool_mask(mask)
-        scores = ops.where(mask, scores, large_negative("float32"))
+        bias = ops.where(mask, 0.0, large_negative("float32"))
+        scores = scores + ops.cast(bias, "float32")
     if isinstance(axis, (tuple, list)) and len(axis) > 1:
         weights = ops.exp(scores - ops.logsumexp(scores, axis=axis, keepdims=True))
     else:

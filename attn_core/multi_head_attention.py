@@ -20,10 +20,14 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
 
     - Rank-3 inputs with the default `attention_axes` run as plain 2-D
       matmuls in a [B, N, T, K] layout, with the 1/sqrt(K) scale folded
-      into the query kernel, instead of Keras' einsums. Self-attention
-      (`key` and `value` omitted or the same tensor as `query`) runs the
-      three projections as one matmul against the concatenated kernels,
-      [B·T, D] × [D, N·(2K + V)]. Other inputs take Keras' einsum path.
+      into the query kernel, instead of Keras' einsums. Other inputs take
+      Keras' einsum path (with the float32 softmax below).
+    - With `fused_qkv=True`, self-attention (`key` and `value` omitted or
+      the same tensor as `query`) runs the three projections as one matmul
+      against the concatenated kernels, [B·T, D] × [D, N·(2K + V)]. On 2 CPU
+      cores that measured about 5% slower than three matmuls (the split and
+      its gradient cost more than the launches saved), so it is off by
+      default; `benchmarks/attention_bench.py --fused_qkv` measures it.
     - Scores and the softmax are always computed in float32, even under
       `mixed_float16` / `mixed_bfloat16`; masked positions get weight 0, so
       a query with every key masked gives zeros, never NaN or a uniform row.
@@ -35,7 +39,8 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
     V value_dim, D model size.
 
     Args:
-        See `keras.layers.MultiHeadAttention`.
+        fused_qkv: bool, one projection matmul for self-attention.
+        Others: see `keras.layers.MultiHeadAttention`.
 
     Call arguments:
         query: [B, T, D]. value: [B, S, Dv]. key: optional [B, S, Dk].
@@ -47,6 +52,10 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         [B, T, D] (or `output_shape`), and with `return_attention_scores`,
         the weights [B, N, T, S]; both in the compute dtype.
     """
+
+    def __init__(self, *args, fused_qkv=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fused_qkv = bool(fused_qkv)
 
     def build(self, query_shape, value_shape=None, key_shape=None):
         super().build(query_shape, query_shape if value_shape is None else value_shape, key_shape)
@@ -124,7 +133,8 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         training=None,
         use_causal_mask=False,
     ):
-        fused = (value is None or value is query) and (key is None or key is query)
+        self_attention = (value is None or value is query) and (key is None or key is query)
+        fused = self.fused_qkv and self_attention
         value = query if value is None else value
         key = value if key is None else key
         if query_mask is None:
@@ -191,6 +201,11 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             output = output + ops.reshape(ops.cast(self._output_dense.bias, output.dtype), (-1,))
         output = ops.reshape(output, (shape[0], shape[1]) + out_shape)
         return output, (weights if return_attention_scores else None)
+
+    def get_config(self):
+        config = super().get_config()
+        config["fused_qkv"] = self.fused_qkv
+        return config
 
     def _compute_attention(
         self, query, key, value, attention_mask=None, training=None,

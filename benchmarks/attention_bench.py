@@ -39,10 +39,11 @@ flags.DEFINE_integer("rounds", 5, "Alternating rounds; the best round of each si
 flags.DEFINE_enum(
     "precision", "float32", ["float32", "mixed_float16", "mixed_bfloat16"], "Keras dtype policy."
 )
+flags.DEFINE_bool("fused_qkv", False, "Use our MHA's fused QKV projection for self-attention.")
 flags.DEFINE_list("only", [], "Run only these rows (mha_self, mha_cross, luong_dot, bahdanau).")
 
 
-def _pairs(dim, heads):
+def _pairs(dim, heads, fused_qkv=False):
     """name -> (make_ours, make_keras, call(layer, q, v, mask) -> output)."""
     key_dim = dim // heads
 
@@ -66,7 +67,7 @@ def _pairs(dim, heads):
 
     return {
         "mha_self": (
-            lambda: attn_core.MultiHeadAttention(heads, key_dim),
+            lambda: attn_core.MultiHeadAttention(heads, key_dim, fused_qkv=fused_qkv),
             lambda: keras.layers.MultiHeadAttention(heads, key_dim),
             mha_self,
         ),
@@ -162,7 +163,7 @@ def main(argv):
     m = tf.constant(np.arange(t)[None, :] < lengths[:, None])
     args = (q, v, m)
 
-    pairs = _pairs(d, h)
+    pairs = _pairs(d, h, FLAGS.fused_qkv)
     unknown = sorted(set(FLAGS.only) - set(pairs))
     if unknown:
         raise app.UsageError(f"--only: unknown rows {unknown}; expected some of {sorted(pairs)}")

@@ -16,9 +16,9 @@ CONFIGS = [
 ]
 
 
-def _pair(config, query, value=None):
+def _pair(config, query, value=None, fused_qkv=False):
     theirs = keras.layers.MultiHeadAttention(**config)
-    ours = attn_core.MultiHeadAttention(**config)
+    ours = attn_core.MultiHeadAttention(**config, fused_qkv=fused_qkv)
     # Keras' no-scores path fails on JAX when value_dim != key_dim, so build through the
     # scores path.
     theirs(query, query if value is None else value, return_attention_scores=True)
@@ -35,9 +35,12 @@ def test_same_variables_in_the_same_order(config):
         w.path.split("/", 1)[1] for w in theirs.weights
     ]
     assert [tuple(w.shape) for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
-    assert ours.get_config() | {"name": None} == theirs.get_config() | {"name": None}
+    ours_config = ours.get_config()
+    assert ours_config.pop("fused_qkv") is False
+    assert ours_config | {"name": None} == theirs.get_config() | {"name": None}
 
 
+@pytest.mark.parametrize("fused_qkv", [False, True])
 @pytest.mark.parametrize("config", CONFIGS)
 @pytest.mark.parametrize(
     "kwargs",
@@ -50,9 +53,9 @@ def test_same_variables_in_the_same_order(config):
     ],
     ids=["none", "causal", "attention_mask", "value_mask", "value_and_causal"],
 )
-def test_self_attention_parity(config, kwargs):
+def test_self_attention_parity(config, kwargs, fused_qkv):
     query = rand(2, 5, 8)
-    ours, theirs = _pair(config, query)
+    ours, theirs = _pair(config, query, fused_qkv=fused_qkv)
     a, a_w = ours(query, query, return_attention_scores=True, **kwargs)
     b, b_w = theirs(query, query, return_attention_scores=True, **kwargs)
     np.testing.assert_allclose(np_(a), np_(b), atol=1e-5)
