@@ -42,6 +42,16 @@ def test_sequence_equals_step_by_step_decoding(attention, cell_name):
         np.testing.assert_allclose(np_(step_alignments), alignments[:, t], atol=1e-5)
 
 
+def test_inside_plain_keras_rnn_after_setup_memory():
+    inputs, memory = rand(2, 4, 3), rand(2, 5, 8, seed=1)
+    mask = lengths_mask([2, 5], 5)
+    cell = _cell("bahdanau", "lstm", attention_layer_size=6)
+    expected = attn_core.AttentionRNN(cell)(inputs, constants=[memory, mask])
+    cell.setup_memory(memory, mask)
+    outputs = keras.layers.RNN(cell, return_sequences=True)(inputs)
+    np.testing.assert_allclose(np_(outputs), np_(expected), atol=1e-5)
+
+
 def test_state_and_output_sizes():
     cell = _cell("luong", "lstm", attention_layer_size=6, output_attention=False)
     memory = rand(2, 5, 8)

@@ -70,8 +70,7 @@ print(json.dumps(out))
 def test_saved_model_export(tmp_path):
     import tensorflow as tf
 
-    for name in ("bahdanau", "local_p", "mha", "attention_rnn"):
-        model, inputs = _models()[name]
+    for name, (model, inputs) in _models().items():
         model.export(str(tmp_path / name), verbose=False)
         args = [tf.constant(x) for x in inputs]
         args = args if len(args) > 1 else args[0]
