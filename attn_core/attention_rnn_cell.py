@@ -10,7 +10,8 @@ from attn_core.local_attention import LocalAttention
 
 
 def _as_list(x):
-    return list(x) if isinstance(x, (list, tuple)) else [x]
+    """A flat list of the leaves of `x` (a cell's possibly nested states or state sizes)."""
+    return list(keras.tree.flatten(x))
 
 
 @keras.saving.register_keras_serializable(package="attn_core")
@@ -102,6 +103,9 @@ class AttentionRNNCell(keras.layers.Layer):
         self.attention_layer_size = attention_layer_size
         self.output_attention = bool(output_attention)
         self.alignment_history = bool(alignment_history)
+        # Stacked cells have nested state sizes ([[h, c], [h, c]] for LSTMs); the wrapper keeps
+        # them flat and packs them back into the cell's structure at every step.
+        self._cell_state_structure = cell.state_size
         self._cell_state_sizes = _as_list(cell.state_size)
         self._uses_step = isinstance(attention, LocalAttention) and attention.mode == "monotonic"
         self._memory_depth = None
@@ -140,7 +144,8 @@ class AttentionRNNCell(keras.layers.Layer):
         return getattr(self.cell, "output_size", self._cell_state_sizes[0])
 
     def _cell_output_size(self):
-        return getattr(self.cell, "output_size", None) or self._cell_state_sizes[0]
+        size = getattr(self.cell, "output_size", None)
+        return size if isinstance(size, int) else self._cell_state_sizes[0]
 
     # ---- memory ---------------------------------------------------------------
 
@@ -212,6 +217,8 @@ class AttentionRNNCell(keras.layers.Layer):
         n_cell = len(self._cell_state_sizes)
         cell_states, previous = states[:n_cell], states[n_cell]  # a_{t-1}: [B, A]
         cell_inputs = ops.concatenate([inputs, ops.cast(previous, inputs.dtype)], axis=-1)
+        if keras.tree.is_nested(self._cell_state_structure):
+            cell_states = keras.tree.pack_sequence_as(self._cell_state_structure, cell_states)
         cell_output, new_cell_states = self.cell(cell_inputs, cell_states, training=training)
         positions = ops.cast(states[n_cell + 1][:, 0], "float32") if self._uses_step else None
         context, alignments = self.attention.attend(

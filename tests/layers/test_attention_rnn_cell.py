@@ -15,7 +15,13 @@ ATTENTIONS = {
     "bahdanau": lambda: attn_core.BahdanauAttention(6),
     "local_m": lambda: attn_core.LocalAttention(1, mode="monotonic", score="dot"),
 }
-CELLS = {"gru": lambda: keras.layers.GRUCell(8), "lstm": lambda: keras.layers.LSTMCell(8)}
+CELLS = {
+    "gru": lambda: keras.layers.GRUCell(8),
+    "lstm": lambda: keras.layers.LSTMCell(8),
+    "stacked_lstm": lambda: keras.layers.StackedRNNCells(
+        [keras.layers.LSTMCell(8), keras.layers.LSTMCell(8)]
+    ),
+}
 
 
 def _cell(attention="luong", cell="gru", **kwargs):
