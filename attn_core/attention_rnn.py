@@ -105,6 +105,8 @@ class AttentionRNN(keras.layers.Layer):
         self._make_rnn()
         self.cell.setup_memory(memory, memory_mask)
         self.cell._emit_alignments = self.cell.alignment_history
+        if training:
+            self._config_dropout_masks(sequences, initial_state)
         try:
             outputs, *states = self.rnn(
                 sequences, initial_state=initial_state, mask=mask, training=training
@@ -112,6 +114,7 @@ class AttentionRNN(keras.layers.Layer):
         finally:
             self.cell._emit_alignments = False
             self.cell.reset_memory()
+            self.rnn._maybe_reset_dropout_masks(self.cell.cell)
         results = [outputs]
         if self.cell.alignment_history:
             size = self.cell.output_size
@@ -123,6 +126,21 @@ class AttentionRNN(keras.layers.Layer):
         if self.return_state:
             results += states
         return results[0] if len(results) == 1 else tuple(results)
+
+    def _config_dropout_masks(self, sequences, initial_state):
+        """Creates the wrapped cell's dropout masks before the loop, as `keras.layers.RNN`
+        does for the cells it sees: a mask made inside the loop would leak out of it.
+        The cell's step input is [x_t; a_{t-1}], so the masks get that width."""
+        batch = ops.shape(sequences)[0]
+        states = initial_state or self.cell.get_initial_state(batch_size=batch)
+        n_cell = len(self.cell._cell_state_sizes)
+        cell_states = keras.tree.pack_sequence_as(
+            self.cell._cell_state_structure, list(keras.tree.flatten(states))[:n_cell]
+        )
+        step_input = ops.zeros(
+            (batch, sequences.shape[-1] + self.cell.attention_size), sequences.dtype
+        )
+        self.rnn._maybe_config_dropout_masks(self.cell.cell, step_input, cell_states)
 
     def compute_mask(self, sequences, previous_mask=None):
         if not self.return_sequences:

@@ -234,7 +234,7 @@ class CheckpointManager:
             ) from e
         return names, arrays, state
 
-    def restore(self, objects: Any, step: int | None = None) -> dict | None:
+    def restore(self, objects: Any, step: int | None = None, prefix: bool = False) -> dict | None:
         """Assigns the saved values to the variables of `objects`.
 
         Variables are matched by position, so `objects` must be built the same way as when
@@ -244,6 +244,8 @@ class CheckpointManager:
         Args:
             objects: The same kind of objects, in the same order, as passed to `save`.
             step: Checkpoint to restore; defaults to `latest()`.
+            prefix: Restore only the first values, as many as `objects` has variables: a
+                model from a checkpoint saved as `[model, optimizer]`.
 
         Returns:
             The saved `extra_state` dict, or `None` if there is no checkpoint.
@@ -258,6 +260,8 @@ class CheckpointManager:
         names, arrays, state = self._load(step)
         variables = _flatten_variables(objects)
         path = self.checkpoint_path(step)
+        if prefix and len(arrays) >= len(variables):
+            arrays, names = arrays[: len(variables)], names[: len(variables)]
         if len(arrays) != len(variables):
             raise ValueError(
                 f"Expected {path} to hold one value per variable ({len(variables)}). Received: "

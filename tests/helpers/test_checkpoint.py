@@ -189,3 +189,15 @@ def test_atomic_write_replaces_whole_file(tmp_path):
         atomic_write(path, crash_midway)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_prefix_restores_the_model_alone_from_a_model_and_optimizer_checkpoint(tmp_path):
+    model, optimizer = _trained(seed=0)
+    manager = CheckpointManager(tmp_path / "ckpt")
+    manager.save(3, [model, optimizer], {"step": 3})
+    fresh = _model(seed=1)
+    with pytest.raises(ValueError, match="one value per variable"):
+        manager.restore([fresh])
+    assert manager.restore([fresh], prefix=True) == {"step": 3}
+    for a, b in zip(_values(fresh), _values(model), strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -121,3 +121,18 @@ def test_learns_to_reverse_digit_sequences(attention):
     result = train(config)
     assert result.accuracy >= 0.95, result.accuracy
     assert result.losses[-1] < result.losses[0]
+
+
+def test_dropout_of_the_wrapped_cell_in_a_compiled_training_step():
+    inputs, memory = rand(2, 4, 3), rand(2, 5, 8, seed=1)
+    cell = attn_core.AttentionRNNCell(
+        keras.layers.GRUCell(8, dropout=0.5, recurrent_dropout=0.5),
+        attn_core.LuongAttention("general"), attention_layer_size=6,
+    )
+    layer = attn_core.AttentionRNN(cell)
+    inference = np_(layer(inputs, constants=memory))
+    for _ in range(2):  # a second compiled function must not see the first one's masks
+        step = jit(lambda x, m: layer(x, constants=m, training=True))
+        out = np_(step(inputs, memory))
+        assert np.all(np.isfinite(out)) and not np.allclose(out, inference)
+    np.testing.assert_allclose(np_(layer(inputs, constants=memory)), inference, atol=1e-6)
