@@ -1,0 +1,203 @@
+"""The tf.data input pipeline: length filter, token-budget bucketed batches, ordered eval batches.
+
+A training batch is a dict of int32 tensors, 0-padded (PAD):
+
+    source      [B, S]  src + [EOS]
+    decoder_in  [B, T]  [BOS] + tgt
+    target      [B, T]  tgt + [EOS]
+
+Batches hold sentences of similar length (`tf.data.Dataset.bucket_by_sequence_length`), and
+their sizes follow a token budget: a bucket whose longest sequence has L tokens gets
+max(1, tokens_per_batch // L) sentences, so B * max(S, T) <= tokens_per_batch for every batch
+of more than one sentence.
+"""
+
+import itertools
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from translate.tokenizer import BOS, EOS, PAD
+
+DEFAULT_BUCKET_WIDTH = 5
+KEYS = ("source", "decoder_in", "target")
+
+
+def _check_positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"Expected `{name}` to be a positive integer. Received: {name}={value!r}")
+    return int(value)
+
+
+def _check_same_length(src_ids: Sequence, tgt_ids: Sequence) -> None:
+    if len(src_ids) != len(tgt_ids):
+        raise ValueError(
+            "Expected as many source as target sentences. "
+            f"Received: len(src_ids)={len(src_ids)}, len(tgt_ids)={len(tgt_ids)}"
+        )
+
+
+def filter_max_length(
+    src_ids: Sequence[Sequence[int]],
+    tgt_ids: Sequence[Sequence[int]],
+    max_length: int | None,
+) -> tuple[list, list, int]:
+    """Drops the pairs with a side longer than `max_length` tokens once EOS is added.
+
+    Args:
+        src_ids: Source token ids a sentence (no EOS).
+        tgt_ids: Target token ids a sentence (no BOS/EOS), as many.
+        max_length: The most tokens a side may have, EOS included; None keeps all.
+
+    Returns:
+        (kept source ids, kept target ids, number of pairs dropped), in the original order.
+
+    Raises:
+        ValueError: If the lists differ in length or `max_length` is not a positive integer.
+    """
+    _check_same_length(src_ids, tgt_ids)
+    if max_length is None:
+        return list(src_ids), list(tgt_ids), 0
+    max_length = _check_positive("max_length", max_length)
+    kept_src, kept_tgt = [], []
+    for src, tgt in zip(src_ids, tgt_ids, strict=True):
+        if len(src) < max_length and len(tgt) < max_length:
+            kept_src.append(src)
+            kept_tgt.append(tgt)
+    return kept_src, kept_tgt, len(src_ids) - len(kept_src)
+
+
+def _ragged(rows: Sequence[Sequence[int]]) -> tf.RaggedTensor:
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    values = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int32, count=lengths.sum())
+    return tf.RaggedTensor.from_row_lengths(values, lengths)
+
+
+def bucket_plan(max_length: int, tokens_per_batch: int, bucket_width: int):
+    """The buckets `make_dataset` uses for sequences of up to `max_length` tokens.
+
+    Args:
+        max_length: The longest sequence, EOS/BOS included.
+        tokens_per_batch: The token budget of a batch.
+        bucket_width: The length range of a bucket.
+
+    Returns:
+        (boundaries, batch_sizes) for `tf.data.Dataset.bucket_by_sequence_length`: bucket i
+        holds lengths in [boundaries[i-1], boundaries[i]) and batches of batch_sizes[i]; the
+        last boundary is max_length + 1, so the extra last bucket stays empty.
+    """
+    boundaries = list(range(bucket_width + 1, max_length + 1, bucket_width)) + [max_length + 1]
+    batch_sizes = [max(1, tokens_per_batch // (b - 1)) for b in boundaries] + [1]
+    return boundaries, batch_sizes
+
+
+def make_dataset(
+    src_ids: Sequence[Sequence[int]],
+    tgt_ids: Sequence[Sequence[int]],
+    tokens_per_batch: int,
+    shuffle: bool,
+    seed: int = 0,
+    repeat: bool = False,
+    bucket_width: int = DEFAULT_BUCKET_WIDTH,
+) -> tf.data.Dataset:
+    """Makes the training dataset: bucketed, token-budgeted, padded batches.
+
+    Args:
+        src_ids: Source token ids a sentence (no EOS).
+        tgt_ids: Target token ids a sentence (no BOS/EOS), as many.
+        tokens_per_batch: The token budget: B * max(S, T) <= tokens_per_batch unless B == 1.
+        shuffle: Shuffle the sentences (the whole set, anew each pass) before bucketing.
+        seed: Seeds the shuffle.
+        repeat: Repeat forever (the buckets then run on across passes).
+        bucket_width: The length range of a bucket, in tokens.
+
+    Returns:
+        A `tf.data.Dataset` of dicts with "source" [B, S], "decoder_in" [B, T] and "target"
+        [B, T], int32, padded with PAD (0), prefetched.
+
+    Raises:
+        ValueError: If the lists differ in length or are empty, or a size is not a positive
+            integer.
+    """
+    _check_same_length(src_ids, tgt_ids)
+    if not len(src_ids):
+        raise ValueError("Expected at least one sentence pair. Received: len(src_ids)=0")
+    tokens_per_batch = _check_positive("tokens_per_batch", tokens_per_batch)
+    bucket_width = _check_positive("bucket_width", bucket_width)
+    longest = 1 + max(max(len(s) for s in src_ids), max(len(t) for t in tgt_ids))
+    boundaries, batch_sizes = bucket_plan(longest, tokens_per_batch, bucket_width)
+
+    dataset = tf.data.Dataset.from_tensor_slices((_ragged(src_ids), _ragged(tgt_ids)))
+    if shuffle:
+        dataset = dataset.shuffle(len(src_ids), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    eos = tf.constant([EOS], tf.int32)
+    bos = tf.constant([BOS], tf.int32)
+
+    def to_example(src, tgt):
+        return {
+            "source": tf.concat([src, eos], 0),
+            "decoder_in": tf.concat([bos, tgt], 0),
+            "target": tf.concat([tgt, eos], 0),
+        }
+
+    def length(example):
+        return tf.maximum(tf.shape(example["source"])[0], tf.shape(example["target"])[0])
+
+    dataset = dataset.map(to_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.bucket_by_sequence_length(
+        element_length_func=length,
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=batch_sizes,
+        padding_values={key: tf.constant(PAD, tf.int32) for key in KEYS},
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+class EvalBatch(NamedTuple):
+    """A batch of sources to decode.
+
+    Attributes:
+        indices: int64 [B]: the positions of the sentences in the list given.
+        source: int32 [B, S]: the sentences + EOS, padded with PAD (0).
+    """
+
+    indices: np.ndarray
+    source: np.ndarray
+
+
+def make_eval_batches(
+    src_ids: Sequence[Sequence[int]], batch_size: int, sort_by_length: bool = False
+) -> list[EvalBatch]:
+    """Cuts source sentences into padded batches for decoding a dev or test set.
+
+    Args:
+        src_ids: Source token ids a sentence (no EOS).
+        batch_size: Sentences a batch (the last may have fewer).
+        sort_by_length: Batch sentences of similar length together (less padding); the
+            `indices` still say where each belongs. By default batches follow the given order.
+
+    Returns:
+        A list of `EvalBatch`; their `indices`, concatenated, are a permutation of
+        range(len(src_ids)) (in order unless `sort_by_length`).
+
+    Raises:
+        ValueError: If `batch_size` is not a positive integer.
+    """
+    batch_size = _check_positive("batch_size", batch_size)
+    order = np.arange(len(src_ids), dtype=np.int64)
+    if sort_by_length:
+        order = np.argsort([len(s) for s in src_ids], kind="stable").astype(np.int64)
+    batches = []
+    for start in range(0, len(order), batch_size):
+        indices = order[start : start + batch_size]
+        width = 1 + max(len(src_ids[i]) for i in indices)
+        source = np.full((len(indices), width), PAD, np.int32)
+        for row, i in enumerate(indices):
+            source[row, : len(src_ids[i])] = src_ids[i]
+            source[row, len(src_ids[i])] = EOS
+        batches.append(EvalBatch(indices=indices, source=source))
+    return batches

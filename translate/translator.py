@@ -1,0 +1,134 @@
+"""Sentences in, translations and their alignments out: greedy or beam search
+over a trained model, inside `tf.function`."""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from translate import decoding
+from translate.tokenizer import BOS, EOS
+
+
+@dataclasses.dataclass
+class Translation:
+    """One decoded sentence.
+
+    Attributes:
+        text: the detokenized translation.
+        source_pieces: the source tokens, for plot axes (EOS included).
+        target_pieces: the output tokens (EOS included when produced).
+        alignments: float32 [T, S], the attention history of this hypothesis.
+        score: the (penalized) score that ranked it.
+    """
+
+    text: str
+    source_pieces: list
+    target_pieces: list
+    alignments: np.ndarray
+    score: float
+
+
+class Translator:
+    """Wraps a trained model and its tokenizers.
+
+    Args:
+        model: an `RNNSeq2Seq` or `TransformerSeq2Seq`.
+        src_tokenizer, tgt_tokenizer: `translate.tokenizer.Tokenizer`s.
+        beam_width: 1 is greedy decoding.
+        length_penalty, coverage_penalty: GNMT α and β (beam search only).
+        n_best: hypotheses kept per sentence.
+        max_ratio, max_extra: the output may be up to
+            `max_ratio * source_length + max_extra` tokens long.
+    """
+
+    def __init__(self, model, src_tokenizer, tgt_tokenizer, beam_width=1, length_penalty=0.0,
+                 coverage_penalty=0.0, n_best=1, max_ratio=2.0, max_extra=10):
+        if beam_width < 1 or n_best < 1 or n_best > beam_width:
+            raise ValueError(
+                "Expected 1 <= n_best <= beam_width. "
+                f"Received: beam_width={beam_width}, n_best={n_best}"
+            )
+        self.model = model
+        self.src_tokenizer = src_tokenizer
+        self.tgt_tokenizer = tgt_tokenizer
+        self.beam_width = beam_width
+        self.length_penalty = length_penalty
+        self.coverage_penalty = coverage_penalty
+        self.n_best = n_best
+        self.max_ratio = max_ratio
+        self.max_extra = max_extra
+        self.decode_batch = tf.function(self._decode_batch, reduce_retracing=True)
+
+    def _initial_state(self, states, batch, max_lengths):
+        if hasattr(self.model, "initial_decoding_state"):
+            return self.model.initial_decoding_state(batch, tf.reduce_max(max_lengths) + 1)
+        return states
+
+    def _decode_batch(self, source):
+        """source int32 [B, S] (EOS-terminated, 0-padded) -> `decoding.DecodeOutput`."""
+        memory, mask, states = self.model.encode(source)
+        batch = tf.shape(source)[0]
+        source_lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        max_lengths = decoding.max_decode_lengths(
+            source_lengths, ratio=self.max_ratio, extra=self.max_extra
+        )
+        states = self._initial_state(states, batch, max_lengths)
+        source_length = tf.shape(source)[1]
+        if self.beam_width == 1:
+            step = self.model.decoding_step(memory, mask)
+            return decoding.greedy_decode(
+                step, states, tf.fill([batch], BOS), EOS, max_lengths, source_length
+            )
+        k = self.beam_width
+        memory, mask, states = decoding.tile_beams((memory, mask, states), k)
+        step = self.model.decoding_step(memory, mask)
+        return decoding.beam_search(
+            step, states, batch, k, BOS, EOS, max_lengths, source_length,
+            length_penalty=self.length_penalty, coverage_penalty=self.coverage_penalty,
+            n_best=self.n_best, source_lengths=source_lengths,
+        )
+
+    def translate_ids(self, source_ids, batch_size=64):
+        """Decodes lists of source ids (no EOS) in order; returns per sentence a
+        list of `n_best` (token ids, alignments [T, S], score)."""
+        results = []
+        order = np.argsort([len(s) for s in source_ids], kind="stable")
+        for start in range(0, len(order), batch_size):
+            index = order[start:start + batch_size]
+            rows = [list(source_ids[i]) + [EOS] for i in index]
+            width = max(len(r) for r in rows)
+            source = np.zeros((len(rows), width), np.int32)
+            for r, row in enumerate(rows):
+                source[r, :len(row)] = row
+            out = self.decode_batch(tf.constant(source))
+            tokens, lengths = out.tokens.numpy(), out.lengths.numpy()
+            scores, alignments = out.scores.numpy(), out.alignments.numpy()
+            for r, i in enumerate(index):
+                hyps = []
+                for n in range(tokens.shape[1]):
+                    length = int(lengths[r, n])
+                    hyps.append((tokens[r, n, :length].tolist(),
+                                 alignments[r, n, :length, :len(rows[r])], float(scores[r, n])))
+                results.append((int(i), hyps))
+        results.sort(key=lambda item: item[0])
+        return [hyps for _, hyps in results]
+
+    def translate(self, sentences, batch_size=64):
+        """Translates strings; returns, per sentence, its `n_best` `Translation`s."""
+        source_ids = [self.src_tokenizer.encode(s) for s in sentences]
+        out = []
+        for sentence, hyps in zip(sentences, self.translate_ids(source_ids, batch_size),
+                                  strict=True):
+            source_pieces = self.src_tokenizer.pieces(sentence) + ["</s>"]
+            out.append([
+                Translation(
+                    text=self.tgt_tokenizer.decode(ids),
+                    source_pieces=source_pieces,
+                    target_pieces=[self.tgt_tokenizer.id_to_piece(i) for i in ids],
+                    alignments=alignments,
+                    score=score,
+                )
+                for ids, alignments, score in hyps
+            ])
+        return out
