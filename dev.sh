@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian machine with Python 3.11:
-#   ./dev.sh demo   set up .venv, then train the demo on the embedded defaults
+#   ./dev.sh demo   set up .venv, then train the NMT model on the built-in corpus (about 11 min)
 #   ./dev.sh test   set up .venv, then run ruff and the whole test suite
 #   ./dev.sh setup  set up .venv only
 set -euo pipefail
@@ -52,7 +52,11 @@ case "$cmd" in
   setup) setup ;;
   demo)
     setup
-    "$VENV/bin/python" -m attn_core.demo "$@"
+    dir=runs/translate_builtin
+    "$VENV/bin/python" -m translate.train --model_dir="$dir" "$@"
+    printf 'Sunday, March 21, 1999\neight hundred and seventeen thousand, eight hundred and sixty-five\n' |
+      "$VENV/bin/python" -m translate.translate --model_dir="$dir" --beam_width=5 --plot_dir="$dir/plots"
+    echo "metrics: $dir/metrics.json; attention heatmaps: $dir/plots/; TensorBoard: tensorboard --logdir $dir"
     ;;
   test)
     setup

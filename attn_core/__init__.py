@@ -4,14 +4,18 @@ Importing the package registers every layer with Keras' serialization, so a
 `.keras` file holding them loads after `import attn_core`.
 """
 
-from attn_core.attention_rnn import AttentionRNN
-from attn_core.attention_rnn_cell import AttentionRNNCell
-from attn_core.bahdanau_attention import BahdanauAttention
-from attn_core.base_attention import BaseAttention
-from attn_core.local_attention import LocalAttention
-from attn_core.luong_attention import LuongAttention
-from attn_core.multi_head_attention import MultiHeadAttention
-from attn_core.self_attention_2d import SelfAttention2D
+from attn_core.quiet_import import import_tensorflow_quietly
+
+import_tensorflow_quietly()
+
+from attn_core.attention_rnn import AttentionRNN  # noqa: E402
+from attn_core.attention_rnn_cell import AttentionRNNCell  # noqa: E402
+from attn_core.bahdanau_attention import BahdanauAttention  # noqa: E402
+from attn_core.base_attention import BaseAttention  # noqa: E402
+from attn_core.local_attention import LocalAttention  # noqa: E402
+from attn_core.luong_attention import LuongAttention  # noqa: E402
+from attn_core.multi_head_attention import MultiHeadAttention  # noqa: E402
+from attn_core.self_attention_2d import SelfAttention2D  # noqa: E402
 
 __all__ = [
     "AttentionRNN",

@@ -13,6 +13,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from attn_core.quiet_import import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()
+
 import dataclasses  # noqa: E402
 import pathlib  # noqa: E402
 import sys  # noqa: E402

@@ -602,12 +602,14 @@ def _restore_shapes(new_state, state):
 
 
 def _shape_invariants(loop_vars, state_index):
-    """The loop variables' shapes, with the leading (row) axis of the state relaxed."""
+    """The loop variables' shapes, with the leading (row) axis of the step tokens (the
+    variable before the state) and of the state relaxed: gathers along beams lose it."""
     invariants = [tf.nest.map_structure(lambda x: x.shape, v) for v in loop_vars]
-    invariants[state_index] = tf.nest.map_structure(
-        lambda x: tf.TensorShape([None]).concatenate(x.shape[1:])
-        if x.shape.rank
-        else x.shape,
-        loop_vars[state_index],
-    )
+    for index in (state_index - 1, state_index):
+        invariants[index] = tf.nest.map_structure(
+            lambda x: tf.TensorShape([None]).concatenate(x.shape[1:])
+            if x.shape.rank
+            else x.shape,
+            loop_vars[index],
+        )
     return tuple(invariants)

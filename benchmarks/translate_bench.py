@@ -1,0 +1,106 @@
+r"""translate benchmarks: each row is a real `python -m translate.train` run.
+
+    python -m benchmarks.translate_bench --suite=builtin    # default flags, 10 min: BLEU >= 95?
+    python -m benchmarks.translate_bench --suite=variants --minutes=4
+    python -m benchmarks.translate_bench --suite=spa --minutes=30
+    python -m benchmarks.translate_bench --suite=speed
+
+Every run writes its model directory under --root and its metrics.json is
+read back; the script prints one table per suite with the figures and, where
+the issue sets one, the target and the ratio to it.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("suite", "builtin", ["builtin", "variants", "spa", "speed"], "Which table.")
+flags.DEFINE_string("root", "runs/bench", "Where the model directories go.")
+flags.DEFINE_float("minutes", None, "Training budget per run (default: the suite's own).")
+flags.DEFINE_string("spa_file", "../shared/data/spa-eng/spa.txt", "The spa-eng corpus.")
+flags.DEFINE_list("extra", [], "Extra flags for every run, e.g. --extra=--units=128.")
+
+SPA_BASELINE_BLEU = 39.1  # TF-tutorial design, 30 CPU minutes here (ANCHORS.md)
+SPA_BASELINE_TOKENS = 1400.0
+BUILTIN_TARGET = 95.0
+
+
+def run(name, *args, minutes):
+    """Runs translate.train; returns its metrics.json as a dict (with the wall time)."""
+    model_dir = pathlib.Path(FLAGS.root) / name
+    cmd = [sys.executable, "-m", "translate.train", f"--model_dir={model_dir}",
+           f"--time_budget_minutes={minutes}", *args, *FLAGS.extra]
+    print("$", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    if result.returncode:
+        sys.exit(f"{name} failed:\n{result.stderr[-3000:]}")
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    metrics["wall_minutes"] = (time.perf_counter() - start) / 60
+    return metrics
+
+
+def table(rows, columns):
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        cells = [f"{v:.2f}" if isinstance(v, float) else str(v) for v in row]
+        print("| " + " | ".join(cells) + " |")
+
+
+def main(argv):
+    del argv
+    if FLAGS.suite == "builtin":
+        m = run("builtin_default", minutes=FLAGS.minutes or 10)
+        table([["built-in en-fr, default flags", m["bleu"], m["chrf"], m["train_minutes"],
+                m["train_steps"], m["tokens_per_second"], BUILTIN_TARGET,
+                m["bleu"] / BUILTIN_TARGET]],
+              ["run", "test BLEU", "chrF", "train min", "steps", "tgt tok/s", "target",
+               "BLEU/target"])
+    elif FLAGS.suite == "variants":
+        from translate.attention_factory import ATTENTIONS
+
+        rows = []
+        for name in ATTENTIONS:
+            m = run(f"variant_{name}", f"--attention={name}", minutes=FLAGS.minutes or 4)
+            rows.append([name, m["bleu"], m["chrf"], m["train_steps"], m["tokens_per_second"]])
+        m = run("variant_transformer", "--architecture=transformer", minutes=FLAGS.minutes or 4)
+        rows.append(["transformer", m["bleu"], m["chrf"], m["train_steps"],
+                     m["tokens_per_second"]])
+        table(rows, ["attention", "test BLEU", "chrF", "steps", "tgt tok/s"])
+    elif FLAGS.suite == "spa":
+        common = [f"--train_file={FLAGS.spa_file}", "--reverse", "--test_size=2000",
+                  "--dev_size=1000", "--beam_width=5", "--length_penalty=0.6"]
+        rows = []
+        for name, args in [("rnn+bahdanau", ["--attention=bahdanau"]),
+                           ("rnn+scaled_luong", ["--attention=scaled_luong"]),
+                           ("transformer", ["--architecture=transformer"])]:
+            m = run(f"spa_{name.replace('+', '_')}", *common, *args,
+                    minutes=FLAGS.minutes or 30)
+            rows.append([name, m["bleu_greedy"], m["bleu"], m["tokens_per_second"],
+                         m["bleu"] / SPA_BASELINE_BLEU,
+                         m["tokens_per_second"] / SPA_BASELINE_TOKENS])
+        table(rows, ["model", "BLEU greedy", "BLEU beam 5", "tgt tok/s",
+                     f"BLEU / {SPA_BASELINE_BLEU}", f"tok/s / {SPA_BASELINE_TOKENS:.0f}"])
+    else:
+        rows = []
+        for precision in ("float32", "mixed_bfloat16"):
+            for jit in ("false", "true"):
+                m = run(f"speed_{precision}_{jit}", f"--precision={precision}",
+                        f"--jit_compile={jit}", "--max_steps=300", "--eval_every=300",
+                        "--train_size=20000", minutes=FLAGS.minutes or 3)
+                rows.append([precision, jit, m["tokens_per_second"],
+                             m["decode_sentences_per_second"], m["bleu"]])
+        table(rows, ["precision", "xla", "train tgt tok/s", "decode sent/s (greedy)", "BLEU"])
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,138 @@
+r"""Export a trained model as a SavedModel that maps strings to strings.
+
+    python -m translate.export --model_dir=D --export_dir=E [--beam_width=5]
+
+The `translate` signature takes a string tensor [N] and returns
+`{"translation": string [N], "attention": float32 [N, T_tgt, T_src]}`. It
+needs only TensorFlow to run (`tf.saved_model.load` or `saved_model_cli
+run`): tokenization, vocabulary lookup, decoding and detokenization are all
+in the graph. Word-level models only: the in-graph tokenizer is a regular
+expression that reproduces Moses' punctuation split for the common cases;
+`--check_file` measures how often it agrees with the Python tokenizer.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from attn_core.quiet_import import import_tensorflow_quietly  # noqa: E402
+
+import_tensorflow_quietly()
+
+import pathlib  # noqa: E402
+import sys  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+
+from translate.data_error import DataError  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+# Punctuation that Moses splits off a word (apostrophes and hyphens inside words stay).
+_SPLIT = r"([^\w\s'\-])"
+# Joins for detokenization: no space before closing punctuation, none after opening.
+_NO_SPACE_BEFORE = r" ([\.,!?;:%\)\]\}»…])"
+_NO_SPACE_AFTER = r"([\(\[\{«¿¡]) "
+
+
+def define_flags():
+    flags.DEFINE_string("model_dir", None, "Trained model directory.", required=True)
+    flags.DEFINE_string("export_dir", None, "Where to write the SavedModel.", required=True)
+    flags.DEFINE_integer("beam_width", 1, "Beam width of the exported decoder.", lower_bound=1)
+    flags.DEFINE_float("length_penalty", 0.0, "GNMT length penalty α.", lower_bound=0.0)
+    flags.DEFINE_string("check_file", None,
+                        "Sentences on which to compare the in-graph and Python tokenizers.")
+
+
+def graph_tokenize(sentences):
+    """string [N] -> ragged string tokens [N, (S)], Moses-like."""
+    import tensorflow as tf
+
+    spaced = tf.strings.regex_replace(sentences, _SPLIT, r" \1 ")
+    # A comma or period between digits stays inside the number (1,000 / 3.5).
+    spaced = tf.strings.regex_replace(spaced, r"(\d) ([\.,]) (\d)", r"\1\2\3")
+    return tf.strings.split(tf.strings.strip(spaced))
+
+
+def graph_detokenize(tokens):
+    """ragged string tokens [N, (T)] -> string [N]."""
+    import tensorflow as tf
+
+    text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
+    text = tf.strings.regex_replace(text, _NO_SPACE_BEFORE, r"\1")
+    return tf.strings.regex_replace(text, _NO_SPACE_AFTER, r"\1")
+
+
+def build_archive(model, src_tok, tgt_tok, beam_width=1, length_penalty=0.0):
+    """A `keras.export.ExportArchive` whose `translate` endpoint maps string [N] to
+    `{"translation": string [N], "attention": float32 [N, T_tgt, T_src]}`."""
+    import keras
+    import tensorflow as tf
+
+    from translate.tokenizer import EOS, UNK
+    from translate.translator import Translator
+
+    if src_tok.kind != "word" or tgt_tok.kind != "word":
+        raise DataError("export supports word-level models only (the in-graph tokenizer)")
+    translator = Translator(model, src_tok, tgt_tok, beam_width=beam_width,
+                            length_penalty=length_penalty)
+    src_vocab = [src_tok.id_to_piece(i) for i in range(src_tok.vocab_size)]
+    src_table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(src_vocab), tf.range(len(src_vocab), dtype=tf.int64)
+        ),
+        default_value=UNK,
+    )
+    tgt_vocab = tf.constant([tgt_tok.id_to_piece(i) for i in range(tgt_tok.vocab_size)])
+
+    def translate(sentences):
+        tokens = graph_tokenize(sentences)
+        ids = tf.cast(src_table.lookup(tokens), tf.int32)
+        eos = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(sentences)[0], 1], EOS))
+        source = tf.concat([ids, eos], axis=1).to_tensor(0)
+        out = translator.decode_batch(source)
+        best, lengths = out.tokens[:, 0], out.lengths[:, 0]  # [N, T], [N]
+        content = tf.logical_and(best > UNK, tf.sequence_mask(lengths, tf.shape(best)[1]))
+        words = tf.ragged.boolean_mask(tf.gather(tgt_vocab, best), content)
+        return {"translation": graph_detokenize(words), "attention": out.alignments[:, 0]}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(src_table)
+    archive.add_endpoint(
+        "translate", translate,
+        input_signature=[tf.TensorSpec([None], tf.string, name="sentences")],
+    )
+    return archive
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        from translate.model_dir import load_trained
+
+        model, src_tok, tgt_tok, step = load_trained(FLAGS.model_dir)
+        archive = build_archive(model, src_tok, tgt_tok, FLAGS.beam_width,
+                                FLAGS.length_penalty)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    import tensorflow as tf
+
+    export_dir = pathlib.Path(FLAGS.export_dir)
+    archive.write_out(str(export_dir), verbose=False)
+    print(f"exported step {step} to {export_dir} (signature 'translate')")
+    if FLAGS.check_file:
+        from translate.translate import read_lines
+
+        lines = read_lines(FLAGS.check_file)
+        graph = graph_tokenize(tf.constant(lines)).to_list()
+        same = sum([t.decode() for t in g] == src_tok.pieces(s)
+                   for g, s in zip(graph, lines, strict=True))
+        print(f"in-graph tokenizer agrees with Moses on {same}/{len(lines)} sentences")
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
