@@ -109,8 +109,12 @@ class SummaryWriter:
 
     def hparams_table(self, hparams: Mapping[str, Any]) -> None:
         """Writes `hparams_markdown(hparams)` as the text summary `"hyperparameters"` at step 0."""
+        self.text("hyperparameters", 0, hparams_markdown(hparams))
+
+    def text(self, tag: str, step: int, markdown: str) -> None:
+        """Writes a markdown text summary (e.g. sample translations) at `step`."""
         with self._writer.as_default():
-            tf.summary.text("hyperparameters", hparams_markdown(hparams), step=0)
+            tf.summary.text(tag, markdown, step=int(step))
 
     def flush(self) -> None:
         """Flushes pending events to disk."""

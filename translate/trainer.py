@@ -179,10 +179,9 @@ def train_and_evaluate(corpus, tokenizers, model_config, train_config, common, w
             out = out[0]
             writer.attention_image(f"attention/dev_{i}", state.step, out.alignments,
                                    x_labels=out.source_pieces, y_labels=out.target_pieces)
-        with writer._writer.as_default():
-            tf.summary.text("samples/dev", "\n\n".join(
-                f"**src** {s}  \n**ref** {t}  \n**hyp** {h}"
-                for (s, t), h in zip(dev_pairs[:5], hyps[:5], strict=False)), step=state.step)
+        writer.text("samples/dev", state.step, "\n\n".join(
+            f"**src** {s}  \n**ref** {t}  \n**hyp** {h}"
+            for (s, t), h in zip(dev_pairs[:5], hyps[:5], strict=False)))
         return bleu
 
     stop_reason = "max_steps"

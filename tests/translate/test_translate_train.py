@@ -29,7 +29,8 @@ def tiny_data():
     return data, (src, tgt)
 
 
-def _train(workdir, data, tokenizers, train_config=TINY_TRAIN, **model_kwargs):
+def _train(workdir, data, tokenizers, train_config=TINY_TRAIN, precision="float32",
+           **model_kwargs):
     from translate.trainer import train_and_evaluate
 
     src, tgt = tokenizers
@@ -42,7 +43,7 @@ def _train(workdir, data, tokenizers, train_config=TINY_TRAIN, **model_kwargs):
     from translate import model_dir
 
     model_dir.save_model_config(workdir, model_config)
-    common = CommonConfig(workdir=str(workdir), seed=0, precision="float32", strategy="default",
+    common = CommonConfig(workdir=str(workdir), seed=0, precision=precision, strategy="default",
                           cpu_devices=0, jit_compile=False)
     lines = []
     metrics = train_and_evaluate(data, tokenizers, model_config, train_config, common, workdir,
@@ -66,6 +67,18 @@ def test_tiny_configuration_trains_and_writes_outputs(tmp_path, tiny_data, model
     assert json.loads((tmp_path / "metrics.json").read_text())["train_steps"] == 3
     assert list(tmp_path.glob("events.out.tfevents.*"))
     assert list((tmp_path / "attention").glob("attention_dev_0_3.png"))
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_training_gives_finite_results(tmp_path, tiny_data, precision):
+    import keras
+
+    data, tokenizers = tiny_data
+    try:
+        metrics, _ = _train(tmp_path, data, tokenizers, precision=precision)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert metrics["train_steps"] == 3 and np.isfinite(metrics["chrf"])
 
 
 def test_resume_continues_the_step_counter(tmp_path, tiny_data):
