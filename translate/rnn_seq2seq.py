@@ -6,6 +6,7 @@ from keras import ops
 
 import attn_core
 from translate.attention_factory import make_attention
+from translate.seq2seq_model import Seq2SeqModel
 
 
 def _cell(kind, units, dropout):
@@ -15,7 +16,7 @@ def _cell(kind, units, dropout):
 
 
 @keras.saving.register_keras_serializable(package="translate")
-class RNNSeq2Seq(keras.Model):
+class RNNSeq2Seq(Seq2SeqModel):
     """Bidirectional GRU/LSTM encoder, attention RNN decoder.
 
     - Encoder: embedding (mask_zero), `num_layers` bidirectional RNNs, and a
@@ -38,8 +39,7 @@ class RNNSeq2Seq(keras.Model):
     """
 
     def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
+        super().__init__(config, **kwargs)
         c = config
         self.src_embedding = keras.layers.Embedding(
             c.src_vocab_size, c.embedding_dim, mask_zero=True, name="src_embedding"
@@ -109,14 +109,3 @@ class RNNSeq2Seq(keras.Model):
             return ops.cast(self.output_layer(output), "float32"), states, alignments
 
         return step
-
-    def get_config(self):
-        import dataclasses
-
-        return {"config": dataclasses.asdict(self.config), "name": self.name}
-
-    @classmethod
-    def from_config(cls, config):
-        from translate.model_config import ModelConfig
-
-        return cls(ModelConfig(**config["config"]), name=config.get("name"))

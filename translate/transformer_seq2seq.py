@@ -1,12 +1,11 @@
 """A pre-LN Transformer encoder-decoder on `attn_core.MultiHeadAttention`."""
 
-import dataclasses
-
 import keras
 import numpy as np
 from keras import ops
 
 import attn_core
+from translate.seq2seq_model import Seq2SeqModel
 
 
 def sinusoidal_positions(length, depth):
@@ -74,7 +73,7 @@ class _Block(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="translate")
-class TransformerSeq2Seq(keras.Model):
+class TransformerSeq2Seq(Seq2SeqModel):
     """Pre-LN Transformer (Xiong et al. 2020) with sinusoidal positions.
 
     Letters: B batch, S source length, T target length, D = units, N heads,
@@ -90,8 +89,7 @@ class TransformerSeq2Seq(keras.Model):
     max_positions = 512
 
     def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
+        super().__init__(config, **kwargs)
         c = config
         self.src_embedding = keras.layers.Embedding(c.src_vocab_size, c.units, name="src_embedding")
         self.tgt_embedding = keras.layers.Embedding(c.tgt_vocab_size, c.units, name="tgt_embedding")
@@ -158,12 +156,3 @@ class TransformerSeq2Seq(keras.Model):
             )
 
         return step
-
-    def get_config(self):
-        return {"config": dataclasses.asdict(self.config), "name": self.name}
-
-    @classmethod
-    def from_config(cls, config):
-        from translate.model_config import ModelConfig
-
-        return cls(ModelConfig(**config["config"]), name=config.get("name"))

@@ -1,0 +1,26 @@
+"""The base of the translation models: a Keras model built from a `ModelConfig`."""
+
+import dataclasses
+
+import keras
+
+
+class Seq2SeqModel(keras.Model):
+    """Keeps the `ModelConfig` and serializes through it.
+
+    Subclasses provide `encode(source)`, `call(inputs)` and
+    `decoding_step(memory, mask)` (see `translate.decoding`).
+    """
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+
+    def get_config(self):
+        return {"config": dataclasses.asdict(self.config), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        from translate.model_config import ModelConfig
+
+        return cls(ModelConfig(**config["config"]), name=config.get("name"))
