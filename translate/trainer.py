@@ -184,7 +184,20 @@ def train_and_evaluate(corpus, tokenizers, model_config, train_config, common, w
             for (s, t), h in zip(dev_pairs[:5], hyps[:5], strict=False)))
         return bleu
 
+    def evaluate_and_keep_best():
+        eval_start = time.perf_counter()
+        bleu = run_eval()
+        log(f"\nstep {state.step}: dev BLEU {bleu:.2f} "
+            f"(eval {time.perf_counter() - eval_start:.0f}s)")
+        if bleu > state.best_bleu:
+            state.best_bleu, state.evals_since_best = bleu, 0
+            best.save(state.step, [model], dataclasses.asdict(state))
+        else:
+            state.evals_since_best += 1
+        ckpts.save(state.step, [model, optimizer], dataclasses.asdict(state))
+
     stop_reason = "max_steps"
+    last_eval = state.step if restored is not None else -1
     while state.step < tc.max_steps:
         if state.train_seconds >= budget:
             stop_reason = "time_budget"
@@ -207,21 +220,14 @@ def train_and_evaluate(corpus, tokenizers, model_config, train_config, common, w
                                         "charts/tokens_per_second": rate})
             progbar.update(state.step, [("loss", loss), ("tok/s", rate)])
         if state.step % tc.eval_every == 0 or state.step == tc.max_steps:
-            eval_start = time.perf_counter()
-            bleu = run_eval()
-            log(f"\nstep {state.step}: dev BLEU {bleu:.2f} "
-                f"(eval {time.perf_counter() - eval_start:.0f}s)")
-            if bleu > state.best_bleu:
-                state.best_bleu, state.evals_since_best = bleu, 0
-                best.save(state.step, [model], dataclasses.asdict(state))
-            else:
-                state.evals_since_best += 1
-            ckpts.save(state.step, [model, optimizer], dataclasses.asdict(state))
+            evaluate_and_keep_best()
+            last_eval = state.step
             window_tokens, window_start = 0.0, time.perf_counter()
             if tc.patience and state.evals_since_best >= tc.patience:
                 stop_reason = "early_stopping"
                 break
-    ckpts.save(state.step, [model, optimizer], dataclasses.asdict(state))
+    if last_eval != state.step:  # stopped between evaluations (time budget): judge the end too
+        evaluate_and_keep_best()
 
     if best.latest() is not None:
         best.restore([model])
