@@ -58,7 +58,6 @@ def make_data(n, config, seed):
         source[i, :length] = digits
         target[i, :length] = digits[::-1]
     decoder_in = np.concatenate([np.full((n, 1), START, np.int32), target[:, :-1]], axis=1)
-    decoder_in[decoder_in == PAD] = PAD
     return source, decoder_in, target
 
 
