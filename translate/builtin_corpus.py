@@ -27,7 +27,7 @@ import babel.dates
 import numpy as np
 from num2words import num2words
 
-from translate.corpus import Corpus, Pair, normalize_text
+from translate.corpus import Corpus, Pair, check_count, normalize_text
 
 PAIRS = ("en-fr", "en-de", "en-es")
 STYLES = ("full", "long", "medium")
@@ -106,12 +106,6 @@ def _stream(pair: str, seed: int) -> Iterator[Pair]:
             yield format_number_pair(int(rng.integers(MAX_NUMBER + 1)), pair)
 
 
-def _check_positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"Expected `{name}` to be a positive integer. Received: {name}={value!r}")
-    return int(value)
-
-
 def builtin_pairs(pair: str = "en-fr", size: int = 1000, seed: int = 0) -> list[Pair]:
     """Draws `size` random date and number pairs (repeats possible).
 
@@ -126,7 +120,7 @@ def builtin_pairs(pair: str = "en-fr", size: int = 1000, seed: int = 0) -> list[
     Raises:
         ValueError: If `pair` is unknown or `size` is not a positive integer.
     """
-    size = _check_positive("size", size)
+    size = check_count("size", size, minimum=1)
     stream = _stream(pair, seed)
     return [next(stream) for _ in range(size)]
 
@@ -162,9 +156,9 @@ def builtin_corpus(
         ValueError: If `pair` is unknown or a size is not a positive integer.
     """
     sizes = [
-        _check_positive("test_size", test_size),
-        _check_positive("dev_size", dev_size),
-        _check_positive("train_size", train_size),
+        check_count("test_size", test_size, minimum=1),
+        check_count("dev_size", dev_size, minimum=1),
+        check_count("train_size", train_size, minimum=1),
     ]
     total = sum(sizes)
     unique: dict[str, str] = {}

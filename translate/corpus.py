@@ -167,10 +167,13 @@ def read_parallel(source_path: PathLike, target_path: PathLike) -> list[Pair]:
     return list(zip(sources, targets, strict=True))
 
 
-def _check_size(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+def check_count(name: str, value, minimum: int = 0) -> int:
+    """Returns `value` as an int, or raises ValueError unless it is an integer >= `minimum`
+    (0 or 1); shared by the corpus, built-in corpus and input pipeline arguments."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        kind = "positive" if minimum == 1 else "non-negative"
         raise ValueError(
-            f"Expected `{name}` to be a non-negative integer. Received: {name}={value!r}"
+            f"Expected `{name}` to be a {kind} integer. Received: {name}={value!r}"
         )
     return int(value)
 
@@ -203,8 +206,8 @@ def split_corpus(
         ValueError: If a size is not a non-negative integer.
         DataError: If a split would come out empty (naming the sizes).
     """
-    dev_size = _check_size("dev_size", dev_size)
-    test_size = _check_size("test_size", test_size)
+    dev_size = check_count("dev_size", dev_size)
+    test_size = check_count("test_size", test_size)
     pairs = list(pairs)
     where = f"cannot hold out dev_size={dev_size} and test_size={test_size} pairs from {len(pairs)}"
     if dev_size + test_size >= len(pairs):

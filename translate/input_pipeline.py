@@ -19,16 +19,11 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from translate.corpus import check_count
 from translate.tokenizer import BOS, EOS, PAD
 
 DEFAULT_BUCKET_WIDTH = 5
 KEYS = ("source", "decoder_in", "target")
-
-
-def _check_positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"Expected `{name}` to be a positive integer. Received: {name}={value!r}")
-    return int(value)
 
 
 def _check_same_length(src_ids: Sequence, tgt_ids: Sequence) -> None:
@@ -60,7 +55,7 @@ def filter_max_length(
     _check_same_length(src_ids, tgt_ids)
     if max_length is None:
         return list(src_ids), list(tgt_ids), 0
-    max_length = _check_positive("max_length", max_length)
+    max_length = check_count("max_length", max_length, minimum=1)
     kept_src, kept_tgt = [], []
     for src, tgt in zip(src_ids, tgt_ids, strict=True):
         if len(src) < max_length and len(tgt) < max_length:
@@ -124,8 +119,8 @@ def make_dataset(
     _check_same_length(src_ids, tgt_ids)
     if not len(src_ids):
         raise ValueError("Expected at least one sentence pair. Received: len(src_ids)=0")
-    tokens_per_batch = _check_positive("tokens_per_batch", tokens_per_batch)
-    bucket_width = _check_positive("bucket_width", bucket_width)
+    tokens_per_batch = check_count("tokens_per_batch", tokens_per_batch, minimum=1)
+    bucket_width = check_count("bucket_width", bucket_width, minimum=1)
     longest = 1 + max(max(len(s) for s in src_ids), max(len(t) for t in tgt_ids))
     boundaries, batch_sizes = bucket_plan(longest, tokens_per_batch, bucket_width)
 
@@ -187,7 +182,7 @@ def make_eval_batches(
     Raises:
         ValueError: If `batch_size` is not a positive integer.
     """
-    batch_size = _check_positive("batch_size", batch_size)
+    batch_size = check_count("batch_size", batch_size, minimum=1)
     order = np.arange(len(src_ids), dtype=np.int64)
     if sort_by_length:
         order = np.argsort([len(s) for s in src_ids], kind="stable").astype(np.int64)

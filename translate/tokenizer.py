@@ -26,13 +26,13 @@ import json
 import os
 import pathlib
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import sentencepiece as spm
 from sacremoses import MosesDetokenizer, MosesTokenizer
 
+from attn_core.checkpoint import atomic_write
 from translate.corpus import normalize_text
 from translate.data_error import DataError
 
@@ -83,18 +83,6 @@ def _close_guillemets(text: str, lang: str) -> str:
     if lang == "de":
         return _GUILLEMETS_DE.sub(r"»\1«", text)
     return _GUILLEMETS.sub(r"«\1»", text)
-
-
-def _atomic_write(path: pathlib.Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class Tokenizer:
@@ -371,12 +359,12 @@ class Tokenizer:
         json_path, model_path = self._paths(directory, name)
         meta = {"format": FORMAT_VERSION, "kind": self.kind, "lang": self.lang}
         if self._sp is not None:
-            _atomic_write(model_path, self.model_proto)
+            atomic_write(model_path, lambda f: f.write(self.model_proto))
             meta["model"] = model_path.name
         else:
             meta["tokens"] = self._tokens
         text = json.dumps(meta, ensure_ascii=False, indent=0) + "\n"
-        _atomic_write(json_path, text.encode("utf-8"))
+        atomic_write(json_path, lambda f: f.write(text.encode("utf-8")))
         return json_path
 
     @classmethod
