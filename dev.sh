@@ -37,6 +37,11 @@ setup() {
       "$py" -m venv "$VENV"
     }
   fi
+  # The GAN's offline default dataset (IDX files in /usr/share/datasets/fashion-mnist/).
+  if [[ ! -d /usr/share/datasets/fashion-mnist ]]; then
+    apt_install dataset-fashion-mnist ||
+      echo "dev.sh: could not apt-get install dataset-fashion-mnist; gan.train needs it" >&2
+  fi
   stamp="$VENV/.installed"
   want=$(cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then

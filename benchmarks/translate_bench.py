@@ -25,6 +25,7 @@ flags.DEFINE_string("root", "runs/bench", "Where the model directories go.")
 flags.DEFINE_float("minutes", None, "Training budget per run (default: the suite's own).")
 flags.DEFINE_string("spa_file", "../shared/data/spa-eng/spa.txt", "The spa-eng corpus.")
 flags.DEFINE_list("extra", [], "Extra flags for every run, e.g. --extra=--units=128.")
+flags.DEFINE_list("only", [], "Run only these rows of the suite, e.g. --only=transformer.")
 
 SPA_BASELINE_BLEU = 39.1  # TF-tutorial design, 30 CPU minutes here (ANCHORS.md)
 SPA_BASELINE_TOKENS = 1400.0
@@ -78,11 +79,15 @@ def main(argv):
         table(rows, ["attention", "test BLEU", "chrF", "steps", "tgt tok/s"])
     elif FLAGS.suite == "spa":
         common = [f"--train_file={FLAGS.spa_file}", "--reverse", "--test_size=2000",
-                  "--dev_size=1000", "--beam_width=5", "--length_penalty=0.6"]
+                  "--dev_size=1000", "--beam_width=5", "--length_penalty=0.6",
+                  "--tokens_per_batch=2048", "--decay_steps=3000", "--max_steps=100000",
+                  "--eval_every=500"]
         rows = []
         for name, args in [("rnn+bahdanau", ["--attention=bahdanau"]),
                            ("rnn+scaled_luong", ["--attention=scaled_luong"]),
-                           ("transformer", ["--architecture=transformer"])]:
+                           ("transformer", ["--architecture=transformer", "--num_layers=2"])]:
+            if FLAGS.only and name not in FLAGS.only:
+                continue
             m = run(f"spa_{name.replace('+', '_')}", *common, *args,
                     minutes=FLAGS.minutes or 30)
             rows.append([name, m["bleu_greedy"], m["bleu"], m["tokens_per_second"],
