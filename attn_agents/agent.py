@@ -1,0 +1,130 @@
+"""`Agent`: acts with an `ActorCritic`, and carries its temporal memory between calls."""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+
+@dataclasses.dataclass
+class ActOutput:
+    """What `Agent.act` returns for a batch of N environments.
+
+    Attributes:
+        action: [N] int or [N, A] float, as sampled (Box actions unclipped).
+        env_action: The same, clipped to the action bounds, for `env.step`.
+        log_prob: [N], log pi(action).
+        value: [N], V(obs).
+        token_weights: [N, T], the pooling attention over the observation's tokens that led
+            to this action ([N, 0] for the MLP policy).
+        memory_weights: [N, K], attention over the memory (oldest first, current step last;
+            [N, 0] without memory).
+    """
+
+    action: np.ndarray
+    env_action: np.ndarray
+    log_prob: np.ndarray
+    value: np.ndarray
+    token_weights: np.ndarray
+    memory_weights: np.ndarray
+
+
+class Agent:
+    """Runs a policy over N environments and keeps its memory state for the caller.
+
+    With `memory=K` the agent keeps the summaries of each environment's last K - 1 steps;
+    an episode start (`episode_start=True`, or the first call after `reset`) forgets them.
+
+    Example:
+        agent = Agent(model, num_envs=1)
+        obs, _ = env.reset()
+        while True:
+            out = agent.act(obs[None], greedy=True)   # first call: a new episode
+            obs, reward, term, trunc, _ = env.step(out.env_action[0])
+            if term or trunc: break
+
+    Args:
+        model: An `ActorCritic`.
+        num_envs: N.
+    """
+
+    def __init__(self, model, num_envs=1):
+        self.model = model
+        self.cache_length = max(model.config.memory - 1, 0)
+        self._act = tf.function(self._act_graph, reduce_retracing=True)
+        self._rebuild = tf.function(self._rebuild_graph, reduce_retracing=True)
+        self.reset(num_envs)
+
+    def reset(self, num_envs=None):
+        """Forgets the memory; the next `act` starts new episodes in all N environments."""
+        self.num_envs = num_envs or self.num_envs
+        d = self.model.config.d_model
+        self.cache = np.zeros((self.num_envs, self.cache_length, d), np.float32)  # [N, K-1, D]
+        self.cache_valid = np.zeros((self.num_envs, self.cache_length), bool)  # [N, K-1]
+        self._fresh = True
+
+    def _act_graph(self, obs, starts, cache, cache_valid, seed, greedy):
+        model = self.model
+        summary, token_weights = model.summarize(obs)  # [N, D], [N, T]
+        if model.memory is not None:
+            cache_valid = tf.logical_and(cache_valid, tf.logical_not(starts)[:, None])
+            keys = tf.concat([cache, summary[:, None, :]], axis=1)  # [N, K, D]
+            valid = tf.concat([cache_valid, tf.ones_like(starts)[:, None]], axis=1)  # [N, K]
+            h, memory_weights = model.remember(summary[:, None, :], keys, valid[:, None, :])
+            h, memory_weights = h[:, 0], memory_weights[:, 0]  # [N, D], [N, K]
+            cache, cache_valid = keys[:, 1:], valid[:, 1:]
+        else:
+            h, memory_weights = summary, tf.zeros((tf.shape(summary)[0], 0))
+        params, value = model.heads(h)
+        dist = model.distribution(params)
+        action = dist.mode() if greedy else dist.sample(seed=seed)
+        return (action, dist.log_prob(action), value, cache, cache_valid, token_weights,
+                memory_weights)
+
+    def act(self, obs, episode_start=None, greedy=False, seed=None, commit=True) -> ActOutput:
+        """Chooses actions for a batch of observations.
+
+        Args:
+            obs: [N, ...] observations (a dict of such arrays for Dict spaces).
+            episode_start: bool [N], True where `obs` is the first of an episode. Defaults
+                to True on the first call after `reset` and False afterwards.
+            greedy: Take the distribution's mode instead of sampling.
+            seed: int or [2] ints for the stateless sampler (reproducible sampling).
+            commit: Advance the memory (False: evaluate without changing the state, e.g. the
+                value of a final observation).
+
+        Returns:
+            An `ActOutput`.
+        """
+        if episode_start is None:
+            episode_start = np.full(self.num_envs, self._fresh)
+        seed = np.zeros(2, np.int32) if seed is None else np.resize(np.asarray(seed, np.int32), 2)
+        out = self._act(obs, np.asarray(episode_start, bool), self.cache, self.cache_valid,
+                        seed, bool(greedy))
+        action, log_prob, value, cache, cache_valid, token_w, memory_w = out
+        if commit:
+            self.cache, self.cache_valid = cache.numpy(), cache_valid.numpy()
+            self._fresh = False
+        action = action.numpy()
+        return ActOutput(action, self.model.env_action(action), log_prob.numpy(), value.numpy(),
+                         token_w.numpy(), memory_w.numpy())
+
+    def _rebuild_graph(self, obs, starts):
+        flat = tf.nest.map_structure(
+            lambda x: tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0)), obs)
+        summary, _ = self.model.summarize(flat)
+        summary = tf.reshape(summary, (tf.shape(starts)[0], -1, self.model.config.d_model))
+        later = tf.cumsum(tf.cast(starts, tf.int32), axis=1, exclusive=True, reverse=True)
+        return summary, tf.equal(later, 0)
+
+    def rebuild_memory(self, obs, starts):
+        """Recomputes the memory from the last K - 1 raw observations with the current weights.
+
+        Args:
+            obs: [N, K-1, ...] observations, oldest first.
+            starts: bool [N, K-1] episode-start flags of those steps.
+        """
+        if self.cache_length == 0:
+            return
+        summary, valid = self._rebuild(obs, np.asarray(starts, bool))
+        self.cache, self.cache_valid = summary.numpy(), valid.numpy()

@@ -1,0 +1,160 @@
+"""Environments by id: single ones for evaluation and video, vector ones for training.
+
+MiniGrid ids are registered by importing `minigrid`, ALE ids by `ale_py`; both happen here.
+MiniGrid observations keep `image` and `direction` (the mission text is dropped). ALE frames
+are preprocessed as usual (grey 84x84, frame skip 4, 4 stacked frames as channels).
+"""
+
+import difflib
+
+import gymnasium as gym
+import numpy as np
+
+from attn_agents.env_config import EnvConfig
+from attn_agents.env_error import EnvError
+from attn_agents.mask_velocity import MaskVelocity
+
+_registered = False
+
+
+def register_extra_envs() -> None:
+    """Registers the MiniGrid and ALE ids with Gymnasium (once)."""
+    global _registered
+    if _registered:
+        return
+    try:
+        import minigrid  # noqa: F401
+    except ImportError:
+        pass
+    try:
+        import ale_py
+
+        gym.register_envs(ale_py)
+    except ImportError:
+        pass
+    _registered = True
+
+
+def check_env_id(env_id: str) -> None:
+    """Raises a one-line `EnvError` naming the closest registered ids if `env_id` is unknown."""
+    register_extra_envs()
+    if env_id in gym.registry:
+        return
+    close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise EnvError(f"Expected a registered Gymnasium id. Received: env_id={env_id!r}{hint}")
+
+
+def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
+    """Raises `EnvError` naming the space if the agent cannot handle it.
+
+    Supported observations: Box of rank 1 (features), 2 (entities) or 3 (images, H x W x C),
+    and Dict of those plus Discrete and MultiBinary/Box masks. Supported actions: Discrete
+    and Box of rank 1.
+    """
+    def obs_ok(space, top=True):
+        if isinstance(space, gym.spaces.Box):
+            return len(space.shape) in (1, 2, 3) if top else len(space.shape) in (1, 2, 3)
+        if isinstance(space, gym.spaces.Discrete | gym.spaces.MultiBinary):
+            return not top
+        if isinstance(space, gym.spaces.Dict) and top:
+            return len(space.spaces) > 0 and all(obs_ok(s, False) for s in space.spaces.values())
+        return False
+
+    if not obs_ok(observation_space):
+        raise EnvError(
+            "Expected a Box (rank 1-3) or Dict observation space. "
+            f"Received: observation_space={observation_space}"
+        )
+    discrete = isinstance(action_space, gym.spaces.Discrete)
+    box = isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1
+    if not (discrete or box):
+        raise EnvError(
+            f"Expected a Discrete or rank-1 Box action space. Received: action_space={action_space}"
+        )
+
+
+class _ChannelsLast(gym.ObservationWrapper):
+    """(C, H, W) stacked frames -> (H, W, C)."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        c, h, w = env.observation_space.shape
+        self.observation_space = gym.spaces.Box(0, 255, (h, w, c), np.uint8)
+
+    def observation(self, observation):
+        return np.transpose(np.asarray(observation), (1, 2, 0))
+
+
+def make_env(config: EnvConfig, render_mode: str | None = None) -> gym.Env:
+    """Creates one environment of `config.env_id` with the agent's wrappers.
+
+    Args:
+        config: The environment settings (`num_envs` and normalization are ignored).
+        render_mode: Passed to `gym.make`, e.g. `"rgb_array"` for videos.
+
+    Returns:
+        The wrapped environment.
+
+    Raises:
+        EnvError: If the id is unknown, --mask_velocity is used on another environment or a
+            space is unsupported.
+    """
+    check_env_id(config.env_id)
+    spec = gym.spec(config.env_id)
+    kwargs = {"render_mode": render_mode} if render_mode else {}
+    if spec.namespace == "ALE":
+        env = gym.make(config.env_id, frameskip=1, **kwargs)
+        env = gym.wrappers.AtariPreprocessing(env, frame_skip=4, screen_size=84,
+                                              grayscale_obs=True, noop_max=30)
+        env = _ChannelsLast(gym.wrappers.FrameStackObservation(env, 4))
+    else:
+        env = gym.make(config.env_id, **kwargs)
+    if config.mask_velocity:
+        env = MaskVelocity(env)
+    space = env.observation_space
+    if isinstance(space, gym.spaces.Dict) and "mission" in space.spaces:  # MiniGrid
+        env = gym.wrappers.FilterObservation(env, [k for k in space.spaces if k != "mission"])
+    check_spaces(env.observation_space, env.action_space)
+    return env
+
+
+def make_vector_env(config: EnvConfig, num_envs: int | None = None, training: bool = True,
+                    gamma: float = 0.99):
+    """Creates the vector environment of a run.
+
+    Episodes reset in the same step they end (`AutoresetMode.SAME_STEP`): the final
+    observation is in `infos["final_obs"]`. Episode returns and lengths are recorded before
+    any reward scaling (`infos["episode"]`).
+
+    Args:
+        config: The environment settings.
+        num_envs: Overrides `config.num_envs` (evaluation).
+        training: With `False`, reward normalization is left out.
+        gamma: Discount of the return whose std scales rewards (--normalize_reward).
+
+    Returns:
+        `(envs, reward_normalizer)`; the reward normalizer is Gymnasium's wrapper (its
+        `.return_rms`) or `None`. Observations are not scaled here: see `ObsNormalizer`.
+
+    Raises:
+        EnvError: As for `make_env`, or --normalize_obs on a non-Box observation.
+    """
+    make_env(config).close()  # fails early, in this process, with a clear error
+    n = num_envs or config.num_envs
+    fns = [lambda: make_env(config) for _ in range(n)]
+    mode = gym.vector.AutoresetMode.SAME_STEP
+    if config.async_envs and n > 1:
+        envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode, context="spawn")
+    else:
+        envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+    if config.normalize_obs and not isinstance(envs.single_observation_space, gym.spaces.Box):
+        envs.close()
+        raise EnvError("Expected a Box observation space for --normalize_obs. "
+                       f"Received: observation_space={envs.single_observation_space}")
+    envs = gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    reward_norm = None
+    if config.normalize_reward and training:
+        envs = reward_norm = gym.wrappers.vector.NormalizeReward(envs, gamma=gamma)
+        envs = gym.wrappers.vector.ClipReward(envs, -10.0, 10.0)
+    return envs, reward_norm

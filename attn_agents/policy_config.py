@@ -1,0 +1,47 @@
+"""The policy network's settings, a frozen config the library takes."""
+
+import dataclasses
+
+POLICIES = ("attention", "mlp")
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyConfig:
+    """What the actor-critic network looks like.
+
+    Attributes:
+        policy: `"attention"` (tokens, self-attention, attention pooling) or `"mlp"`.
+        d_model: Width D of the tokens, of the pooled summary and of the heads' hidden layer.
+        num_heads: Attention heads N (`d_model` must be divisible by it).
+        attention_layers: Pre-LN self-attention blocks over the tokens (attention policy).
+        ff_dim: Hidden size of the blocks' feed-forward layers.
+        memory: K > 0 adds causal temporal attention over the summaries of the last K steps
+            (the current one included); 0 turns it off.
+        patch_size: Side of the non-overlapping square patches of image observations.
+        log_std_init: Initial state-independent log-std of continuous actions.
+    """
+
+    policy: str = "attention"
+    d_model: int = 64
+    num_heads: int = 4
+    attention_layers: int = 1
+    ff_dim: int = 128
+    memory: int = 0
+    patch_size: int = 8
+    log_std_init: float = 0.0
+
+    def __post_init__(self):
+        if self.policy not in POLICIES:
+            raise ValueError(f"Expected `policy` to be one of {POLICIES}. "
+                             f"Received: policy={self.policy!r}")
+        for name in ("d_model", "num_heads", "attention_layers", "ff_dim", "patch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Expected `{name}` to be a positive integer. "
+                                 f"Received: {name}={value!r}")
+        if isinstance(self.memory, bool) or not isinstance(self.memory, int) or self.memory < 0:
+            raise ValueError(f"Expected `memory` to be a non-negative integer. "
+                             f"Received: memory={self.memory!r}")
+        if self.d_model % self.num_heads:
+            raise ValueError(f"Expected `d_model` to be divisible by `num_heads`. "
+                             f"Received: d_model={self.d_model}, num_heads={self.num_heads}")

@@ -1,0 +1,320 @@
+"""PPO training over a vector environment, then a greedy evaluation: `train_and_evaluate`.
+
+The algorithm reads top to bottom, as in CleanRL's `ppo.py`: collect T steps from N
+environments, compute GAE, then several epochs of clipped-objective minibatch updates.
+With `memory=K`, training minibatches are sequence chunks of L steps, each preceded by the
+K - 1 steps before it (from this rollout or the previous one), so the memory seen in
+training is the memory the policy had while acting.
+"""
+
+import dataclasses
+import json
+import pathlib
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from attn_agents import model_dir
+from attn_agents.actor_critic import ActorCritic, zeros_like_space
+from attn_agents.agent import Agent
+from attn_agents.env_factory import make_vector_env
+from attn_agents.evaluation import evaluate_policy
+from attn_agents.gae import compute_gae
+from attn_agents.obs_normalizer import ObsNormalizer
+from attn_agents.ppo_loss import ppo_loss
+from attn_core import checkpoint, metrics_file, precision, run_dir, strategy, summaries
+
+LOSS_TAGS = ("policy", "value", "entropy", "approx_kl", "clipfrac")
+
+
+@dataclasses.dataclass
+class _State:
+    update: int = 0
+    global_step: int = 0
+    train_seconds: float = 0.0
+    episodes: int = 0
+    last_return: float = 0.0
+    rng: dict = dataclasses.field(default_factory=dict)
+    obs_rms: dict = dataclasses.field(default_factory=dict)
+    return_rms: dict = dataclasses.field(default_factory=dict)
+
+
+def _rms_state(rms):
+    return {"mean": np.asarray(rms.mean).tolist(), "var": np.asarray(rms.var).tolist(),
+            "count": float(rms.count)}
+
+
+def _set_rms(rms, state):
+    rms.mean = np.asarray(state["mean"], np.float64)
+    rms.var = np.asarray(state["var"], np.float64)
+    rms.count = float(state["count"])
+
+
+def _stack_buffer(space, leading):
+    """Preallocated [*leading, ...] buffers matching an observation batch's structure."""
+    return tf.nest.map_structure(
+        lambda x: np.zeros((*leading, *x.shape[1:]), x.dtype), zeros_like_space(space, 1))
+
+
+def _chunk_indices(num_steps, num_envs, chunk, prefix):
+    """Time and env indices [C, P + L] of the chunks of a prefixed [P + T, N] buffer."""
+    per_env = num_steps // chunk
+    starts = np.arange(per_env) * chunk  # chunk j covers rollout steps [jL, jL + L)
+    time_idx = starts[None, :, None] + np.arange(prefix + chunk)[None, None, :]  # [1, J, S]
+    time_idx = np.broadcast_to(time_idx, (num_envs, per_env, prefix + chunk))
+    env_idx = np.broadcast_to(np.arange(num_envs)[:, None, None], time_idx.shape)
+    return time_idx.reshape(-1, prefix + chunk), env_idx.reshape(-1, prefix + chunk)
+
+
+def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, log=print,
+                       verbose=1):
+    """Trains a PPO agent, checkpointing and resuming in `workdir`, then evaluates it.
+
+    Args:
+        env_config: `EnvConfig`.
+        policy_config: `PolicyConfig`.
+        ppo_config: `PPOConfig`.
+        common: `attn_core.flags.CommonConfig` (seed, precision, strategy, jit_compile).
+        workdir: The model directory; a checkpoint there is resumed.
+        log: Where progress lines go.
+        verbose: 1 shows a progress bar with an ETA, 0 hides it.
+
+    Returns:
+        The metrics dict also written to `workdir/metrics.json`.
+
+    Raises:
+        EnvError: For unsupported environments or spaces.
+        ValueError: If `chunk_length` does not divide `num_steps` with memory on.
+    """
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    pc, ec = ppo_config, env_config
+    memory = policy_config.memory
+    prefix = max(memory - 1, 0)  # P: earlier steps in front of each training chunk
+    chunk = pc.chunk_length if memory else 1  # L
+    if memory and pc.num_steps % chunk:
+        raise ValueError(f"Expected `chunk_length` to divide `num_steps` with memory. "
+                         f"Received: chunk_length={chunk}, num_steps={pc.num_steps}")
+    dist = strategy.make_strategy(common.strategy, common.cpu_devices)
+    precision.set_precision_policy(common.precision)
+    run_dir.set_seeds(common.seed)
+    model_dir.save_configs(workdir, ec, policy_config, pc)
+
+    envs, reward_norm = make_vector_env(ec, training=True, gamma=pc.gamma)
+    n, steps = ec.num_envs, pc.num_steps
+    batch = n * steps
+    num_updates = max(pc.total_timesteps // batch, 1)
+    num_chunks = batch // chunk
+    replicas = dist.num_replicas_in_sync
+    minibatch_chunks = num_chunks // pc.num_minibatches
+    if minibatch_chunks < 1 or minibatch_chunks % replicas:
+        envs.close()
+        raise ValueError(
+            f"Expected each minibatch ({num_chunks} chunks / {pc.num_minibatches} minibatches) "
+            f"to hold a positive multiple of the {replicas} replicas. "
+            f"Received: num_minibatches={pc.num_minibatches}")
+
+    with dist.scope():
+        model = ActorCritic(policy_config, envs.single_observation_space,
+                            envs.single_action_space, name="policy")
+        optimizer = keras.optimizers.Adam(pc.learning_rate, epsilon=1e-5,
+                                          global_clipnorm=pc.max_grad_norm)
+        checkpoint.build_optimizer(optimizer, model)
+    log(f"policy: {policy_config.policy}, {model.count_params():,} parameters, "
+        f"{replicas} replica(s); {num_updates} updates of {n} envs x {steps} steps")
+
+    ckpts = checkpoint.CheckpointManager(workdir / "checkpoints", max_to_keep=2)
+    state = _State()
+    restored = ckpts.restore([model, optimizer])
+    rng = np.random.default_rng(common.seed)
+    if restored is not None:
+        state = _State(**restored)
+        rng.bit_generator.state = state.rng
+        if reward_norm is not None and state.return_rms:
+            _set_rms(reward_norm.return_rms, state.return_rms)
+        log(f"resumed from update {state.update} (step {state.global_step})")
+
+    agent = Agent(model, num_envs=n)
+    obs_norm = (ObsNormalizer(envs.single_observation_space.shape, state.obs_rms)
+                if ec.normalize_obs else None)
+
+    def observe(raw):
+        if obs_norm is None:
+            return raw
+        obs_norm.update(raw)
+        return obs_norm(raw)
+
+    def replica_step(data, idx):
+        batch_data = tf.nest.map_structure(lambda x: tf.gather(x, idx), data)
+        with tf.GradientTape() as tape:
+            params, values = model.sequence_forward(batch_data["obs"], batch_data["starts"],
+                                                    chunk)
+            flat = lambda x: tf.reshape(x, [-1])  # noqa: E731
+            dist_ = model.distribution(tf.reshape(params, (-1, tf.shape(params)[-1])))
+            actions = batch_data["actions"]
+            actions = tf.reshape(actions, tf.concat([[-1], tf.shape(actions)[2:]], 0))
+            terms = ppo_loss(dist_.log_prob(actions), flat(batch_data["log_probs"]),
+                             flat(batch_data["advantages"]), flat(values),
+                             flat(batch_data["values"]), flat(batch_data["returns"]),
+                             dist_.entropy(), pc.clip_coef, pc.ent_coef, pc.vf_coef,
+                             pc.clip_vloss, pc.norm_adv)
+            loss = terms["loss"] / replicas
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        return terms
+
+    compiled_step = tf.function(replica_step, jit_compile=common.jit_compile,
+                                reduce_retracing=True)
+
+    @tf.function(reduce_retracing=True)
+    def train_step(data, idx):
+        if replicas == 1:
+            return compiled_step(data, idx)
+        shards = tf.split(idx, replicas)
+        per_replica = dist.experimental_distribute_values_from_function(
+            lambda ctx: shards[ctx.replica_id_in_sync_group])
+        terms = dist.run(replica_step, args=(data, per_replica))
+        return {k: dist.reduce("MEAN", v, axis=None) for k, v in terms.items()}
+
+    # Buffers (CleanRL layout [T, N, ...]); obs and starts have P extra rows in front.
+    obs_buf = _stack_buffer(envs.single_observation_space, (prefix + steps, n))
+    starts_buf = np.ones((prefix + steps, n), bool)
+    action_shape = () if model.discrete else (model.action_size,)
+    actions_buf = np.zeros((steps, n, *action_shape), np.int64 if model.discrete else np.float32)
+    log_probs_buf, values_buf, rewards_buf = (np.zeros((steps, n), np.float32) for _ in range(3))
+    ends_buf = np.zeros((steps, n), bool)
+    time_idx, env_idx = _chunk_indices(steps, n, chunk, prefix)
+    query_time = time_idx[:, prefix:] - prefix  # [C, L] rollout step of each query
+    query_env = env_idx[:, prefix:]
+
+    writer = summaries.SummaryWriter(workdir)
+    if state.update == 0:
+        writer.hparams_table(dataclasses.asdict(ec) | dataclasses.asdict(policy_config)
+                             | dataclasses.asdict(pc) | dataclasses.asdict(common))
+    progbar = keras.utils.Progbar(num_updates * batch, verbose=verbose, unit_name="step",
+                                  stateful_metrics=["return", "SPS"])
+    progbar.update(state.global_step)
+    next_obs, _ = envs.reset(seed=common.seed + 7919 * state.update)
+    next_obs = observe(next_obs)
+    next_start = np.ones(n, bool)
+    run_start, run_start_step = time.perf_counter(), state.global_step
+    terms = {}
+
+    while state.update < num_updates:
+        update_start = time.perf_counter()
+        state.update += 1
+        learning_rate = pc.learning_rate
+        if pc.anneal_lr:
+            learning_rate *= 1.0 - (state.update - 1.0) / num_updates
+            optimizer.learning_rate.assign(learning_rate)
+        if prefix:
+            agent.rebuild_memory(
+                tf.nest.map_structure(lambda x: np.swapaxes(x[:prefix], 0, 1), obs_buf),
+                starts_buf[:prefix].T)
+        for t in range(steps):
+            row = prefix + t
+            tf.nest.map_structure(lambda buf, x, r=row: buf.__setitem__(r, x), obs_buf,
+                                  next_obs)
+            starts_buf[row] = next_start
+            out = agent.act(next_obs, next_start, seed=rng.integers(0, 2**31 - 1, size=2))
+            actions_buf[t], log_probs_buf[t], values_buf[t] = out.action, out.log_prob, out.value
+            next_obs, reward, terminated, truncated, infos = envs.step(out.env_action)
+            next_obs = observe(next_obs)
+            reward = np.asarray(reward, np.float32)
+            cut = np.logical_and(truncated, np.logical_not(terminated))
+            if cut.any():  # bootstrap time limits with V(final observation)
+                final = infos["final_obs"]
+                final_obs = tf.nest.map_structure(
+                    lambda *xs: np.stack(xs),
+                    *[final[i] if cut[i] else
+                      tf.nest.map_structure(lambda x, i=i: x[i], next_obs) for i in range(n)])
+                if obs_norm is not None:
+                    final_obs = obs_norm(final_obs)
+                final_value = agent.act(final_obs, np.zeros(n, bool), greedy=True,
+                                        commit=False).value  # in the (scaled) reward units
+                reward = reward + pc.gamma * cut * final_value
+            rewards_buf[t] = reward
+            next_start = np.logical_or(terminated, truncated)
+            ends_buf[t] = next_start
+            if "_episode" in infos and infos["_episode"].any():
+                done = infos["_episode"]
+                returns = infos["episode"]["r"][done]
+                state.episodes += int(done.sum())
+                state.last_return = float(np.mean(returns))
+                writer.scalars(state.global_step + (t + 1) * n, {
+                    "charts/episodic_return": state.last_return,
+                    "charts/episodic_length": float(np.mean(infos["episode"]["l"][done]))})
+        state.global_step += batch
+        next_value = agent.act(next_obs, next_start, greedy=True, commit=False).value
+        advantages, returns = compute_gae(rewards_buf, values_buf, ends_buf, next_value,
+                                          pc.gamma, pc.gae_lambda)
+
+        data = {
+            "obs": tf.nest.map_structure(lambda x: tf.constant(x[time_idx, env_idx]), obs_buf),
+            "starts": tf.constant(starts_buf[time_idx, env_idx]),
+            "actions": tf.constant(actions_buf[query_time, query_env]),
+            "log_probs": tf.constant(log_probs_buf[query_time, query_env]),
+            "values": tf.constant(values_buf[query_time, query_env]),
+            "advantages": tf.constant(advantages[query_time, query_env]),
+            "returns": tf.constant(returns[query_time, query_env]),
+        }
+        epochs_run = 0
+        for _ in range(pc.update_epochs):
+            order = rng.permutation(num_chunks)
+            for m in range(pc.num_minibatches):
+                idx = order[m * minibatch_chunks:(m + 1) * minibatch_chunks]
+                terms = train_step(data, tf.constant(idx, tf.int32))
+            epochs_run += 1
+            if pc.target_kl and float(terms["approx_kl"]) > pc.target_kl:
+                break
+        # The last P steps become the next rollout's memory prefix.
+        if prefix:
+            tf.nest.map_structure(lambda buf: buf.__setitem__(slice(0, prefix), buf[-prefix:]),
+                                  obs_buf)
+            starts_buf[:prefix] = starts_buf[-prefix:]
+
+        state.train_seconds += time.perf_counter() - update_start
+        sps = (state.global_step - run_start_step) / max(time.perf_counter() - run_start, 1e-9)
+        scalars = {f"losses/{k}": float(terms[k]) for k in LOSS_TAGS}
+        variance = np.var(returns)
+        scalars |= {
+            "losses/explained_variance": float(
+                1.0 - np.var(returns - values_buf) / variance) if variance > 0 else 0.0,
+            "charts/learning_rate": learning_rate,
+            "charts/SPS": sps, "charts/epochs": epochs_run}
+        writer.scalars(state.global_step, scalars)
+        progbar.update(state.global_step, [("return", state.last_return), ("SPS", sps)])
+        if state.update % pc.checkpoint_every == 0 or state.update == num_updates:
+            state.rng = rng.bit_generator.state
+            state.obs_rms = obs_norm.state() if obs_norm is not None else {}
+            state.return_rms = (_rms_state(reward_norm.return_rms) if reward_norm is not None
+                                else {})
+            ckpts.save(state.update, [model, optimizer], dataclasses.asdict(state))
+    envs.close()
+
+    eval_returns, eval_lengths = evaluate_policy(
+        model, ec, pc.eval_episodes, obs_rms=state.obs_rms or None, seed=common.seed + 100_003)
+    metrics = {
+        "eval_mean_return": float(np.mean(eval_returns)) if len(eval_returns) else 0.0,
+        "eval_std_return": float(np.std(eval_returns)) if len(eval_returns) else 0.0,
+        "eval_mean_length": float(np.mean(eval_lengths)) if len(eval_lengths) else 0.0,
+        "eval_episodes": int(len(eval_returns)),
+        "env_steps": int(state.global_step),
+        "updates": int(state.update),
+        "train_seconds": float(state.train_seconds),
+        "steps_per_second": float(state.global_step / max(state.train_seconds, 1e-9)),
+        "policy": policy_config.policy,
+        "memory": int(memory),
+        "env_id": ec.env_id,
+        "seed": int(common.seed),
+        "replicas": int(replicas),
+        "parameters": int(model.count_params()),
+    }
+    writer.scalars(state.global_step, {"eval/mean_return": metrics["eval_mean_return"],
+                                       "eval/std_return": metrics["eval_std_return"]})
+    writer.close()
+    metrics_file.write_metrics(workdir, metrics)
+    log(json.dumps(metrics, indent=2))
+    return metrics

@@ -1,0 +1,175 @@
+r"""attn_agents benchmarks: each row is a real `python -m attn_agents.train` run.
+
+    python -m benchmarks.ppo_bench                      # every row (hours on 2 cores)
+    python -m benchmarks.ppo_bench --only=cartpole,speed
+    python -m benchmarks.ppo_bench --only=speed --speed_steps=200000
+
+Rows (issue 4 targets, attention policy unless noted): cartpole, masked_memory, masked_mlp,
+acrobot, lunarlander, doorkey, pendulum, and `speed`: env-steps/s on CartPole with 8
+environments against SB3's PPO (zoo CartPole hyperparameters, the same 64-wide layers), run
+here in the same invocation. SB3 and torch go into their own virtual environment
+(`--sb3_venv`, created on first use), never into the project's.
+
+The script prints one markdown table with the figures, the target and the ratio to it
+(> 1 means the target is met, whichever direction the target points).
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("root", "runs/ppo_bench", "Where the model directories go.")
+flags.DEFINE_list("only", [], "Run only these rows, e.g. --only=cartpole,speed.")
+flags.DEFINE_integer("seed", 1, "Seed of every run.")
+flags.DEFINE_list("extra", [], "Extra flags for every training run.")
+flags.DEFINE_integer("speed_steps", 200_000, "Env steps of each speed run.")
+flags.DEFINE_string("sb3_venv", "runs/sb3venv",
+                    "SB3's own virtual environment (under the git-ignored runs/).")
+
+# name -> (train flags, budget, target, direction); ">=" rows must reach the target,
+# "<" rows must stay below it.
+ROWS = {
+    "cartpole": (["--env_id=CartPole-v1"], 200_000, 475.0, ">="),
+    "masked_memory": (["--env_id=CartPole-v1", "--mask_velocity", "--memory=8",
+                       "--gamma=0.99", "--gae_lambda=0.95", "--num_steps=64",
+                       "--num_minibatches=4", "--update_epochs=10", "--learning_rate=5e-4",
+                       "--chunk_length=16"], 500_000, 400.0, ">="),
+    "masked_mlp": (["--env_id=CartPole-v1", "--mask_velocity", "--policy=mlp",
+                    "--gamma=0.99", "--gae_lambda=0.95", "--num_steps=64",
+                    "--num_minibatches=4", "--update_epochs=10", "--learning_rate=5e-4"],
+                   500_000, 200.0, "<"),
+    "acrobot": (["--env_id=Acrobot-v1", "--normalize_obs", "--num_steps=128",
+                 "--gamma=0.99", "--gae_lambda=0.94", "--update_epochs=4",
+                 "--num_minibatches=4", "--learning_rate=3e-4"], 500_000, -90.0, ">="),
+    "lunarlander": (["--env_id=LunarLander-v3", "--num_envs=16", "--num_steps=256",
+                     "--num_minibatches=8", "--gamma=0.999", "--gae_lambda=0.98",
+                     "--update_epochs=4", "--ent_coef=0.01", "--learning_rate=3e-4"],
+                    1_000_000, 200.0, ">="),
+    "doorkey": (["--env_id=MiniGrid-DoorKey-5x5-v0", "--num_steps=128",
+                 "--num_minibatches=4", "--gamma=0.99", "--gae_lambda=0.95",
+                 "--update_epochs=10", "--learning_rate=5e-4", "--ent_coef=0.01"],
+                300_000, 0.9, ">="),
+    "pendulum": (["--env_id=Pendulum-v1", "--num_envs=4", "--num_steps=512",
+                  "--num_minibatches=32", "--gamma=0.9", "--gae_lambda=0.95",
+                  "--update_epochs=10", "--learning_rate=1e-3", "--normalize_obs",
+                  "--normalize_reward", "--log_std_init=-0.5", "--ent_coef=0.0"],
+                 500_000, -250.0, ">="),
+}
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+
+SB3_SCRIPT = r"""
+import json, sys, time
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+torch.set_num_threads(2)
+steps, seed = int(sys.argv[1]), int(sys.argv[2])
+env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
+# rl-baselines3-zoo's CartPole-v1 hyperparameters; the default MlpPolicy is 64-64 tanh.
+model = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98,
+            n_epochs=20, ent_coef=0.0, learning_rate=lambda f: 1e-3 * f,
+            clip_range=lambda f: 0.2 * f, seed=seed, device="cpu",
+            policy_kwargs=dict(net_arch=dict(pi=[64, 64], vf=[64, 64])))
+start = time.perf_counter()
+model.learn(total_timesteps=steps)
+seconds = time.perf_counter() - start
+mean, std = evaluate_policy(model, make_vec_env("CartPole-v1", n_envs=1, seed=seed + 1),
+                            n_eval_episodes=100, deterministic=True)
+print(json.dumps({"steps_per_second": model.num_timesteps / seconds, "seconds": seconds,
+                  "env_steps": model.num_timesteps, "eval_mean_return": float(mean),
+                  "eval_std_return": float(std)}))
+"""
+
+
+def train(name, args, budget, eval_episodes=100):
+    """Runs attn_agents.train; returns its metrics.json with the wall time."""
+    model_dir = pathlib.Path(FLAGS.root) / name
+    cmd = [sys.executable, "-m", "attn_agents.train", f"--model_dir={model_dir}",
+           f"--total_timesteps={budget}", f"--seed={FLAGS.seed}",
+           f"--eval_episodes={eval_episodes}", "--noprogress", *args, *FLAGS.extra]
+    print("$", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    result = subprocess.run(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    if result.returncode:
+        sys.exit(f"{name} failed:\n{result.stderr[-3000:]}")
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    metrics["wall_minutes"] = (time.perf_counter() - start) / 60
+    return metrics
+
+
+def sb3_python():
+    """The SB3 venv's python, created (stable-baselines3 + CPU torch) on first use."""
+    venv = pathlib.Path(FLAGS.sb3_venv)
+    python = venv / "bin" / "python"
+    if python.exists() and subprocess.run([str(python), "-c", "import stable_baselines3"],
+                                          capture_output=True).returncode == 0:
+        return python
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    cpu_torch = subprocess.run(
+        [*pip, "torch", "--index-url", "https://download.pytorch.org/whl/cpu"])
+    if cpu_torch.returncode:
+        subprocess.run([*pip, "torch"], check=True)
+    subprocess.run([*pip, "stable-baselines3"], check=True)
+    return python
+
+
+def speed_rows():
+    ours = train("speed_attention", ["--env_id=CartPole-v1"], FLAGS.speed_steps)
+    mlp = train("speed_mlp", ["--env_id=CartPole-v1", "--policy=mlp"], FLAGS.speed_steps)
+    python = sb3_python()
+    result = subprocess.run([str(python), "-c", SB3_SCRIPT, str(FLAGS.speed_steps),
+                             str(FLAGS.seed)], capture_output=True, text=True, check=True)
+    sb3 = json.loads(result.stdout.strip().splitlines()[-1])
+    rows = []
+    for label, m in (("speed: attention vs SB3 PPO", ours), ("speed: mlp vs SB3 PPO", mlp)):
+        rows.append([label, "CartPole-v1 x8", FLAGS.speed_steps,
+                     f"{m['eval_mean_return']:.1f} ± {m['eval_std_return']:.1f}",
+                     f"SB3 {sb3['steps_per_second']:.0f} steps/s "
+                     f"({sb3['eval_mean_return']:.1f})",
+                     m["steps_per_second"] / sb3["steps_per_second"], m["steps_per_second"],
+                     m["wall_minutes"]])
+    return rows
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    names = FLAGS.only or [*ROWS, "speed"]
+    unknown = [n for n in names if n not in ROWS and n != "speed"]
+    if unknown:
+        sys.exit(f"error: Expected --only names from {[*ROWS, 'speed']}. Received: {unknown}")
+    rows = []
+    for name in names:
+        if name == "speed":
+            rows += speed_rows()
+            continue
+        args, budget, target, direction = ROWS[name]
+        m = train(name, args, budget)
+        mean = m["eval_mean_return"]
+        if direction == ">=":
+            ratio = mean / target if target > 0 else target / mean if mean < 0 else float("inf")
+        else:
+            ratio = target / mean if mean > 0 else float("inf")
+        rows.append([name, m["env_id"] + (" (mlp)" if m["policy"] == "mlp" else ""), budget,
+                     f"{mean:.1f} ± {m['eval_std_return']:.1f}", f"{direction} {target:g}",
+                     ratio, m["steps_per_second"], m["wall_minutes"]])
+    columns = ["row", "env", "steps", "eval return (100 ep.)", "target", "ratio", "steps/s",
+               "wall min"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v)
+                                for v in row) + " |")
+
+
+if __name__ == "__main__":
+    app.run(main)
