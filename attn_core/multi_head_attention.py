@@ -6,6 +6,7 @@ import math
 import keras
 from keras import ops
 
+from attn_core import chunked_attention as chunked
 from attn_core import masking
 
 
@@ -31,6 +32,11 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
     - Scores and the softmax are always computed in float32, even under
       `mixed_float16` / `mixed_bfloat16`; masked positions get weight 0, so
       a query with every key masked gives zeros, never NaN or a uniform row.
+    - A memory-efficient path (`attn_core.chunked_attention`): an online
+      softmax over key blocks of `chunk_size`, with the backward pass
+      recomputing each block, so the [T, S] scores are never stored. It is
+      taken automatically from 2048 keys on when no scores are returned and
+      no attention dropout applies, or always with `chunked_attention=True`.
     - An explicit `query_mask` is honoured (Keras reads only the implicit
       one), and the implicit masks of the inputs are left in place (Keras
       deletes them, so a second call on the same tensors runs unmasked).
@@ -40,6 +46,10 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
 
     Args:
         fused_qkv: bool, one projection matmul for self-attention.
+        chunked_attention: None picks the memory-efficient path for long key
+            sequences; True always takes it (then scores and attention
+            dropout are unavailable); False never does.
+        chunk_size: keys per block on the chunked path.
         Others: see `keras.layers.MultiHeadAttention`.
 
     Call arguments:
@@ -53,9 +63,15 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         the weights [B, N, T, S]; both in the compute dtype.
     """
 
-    def __init__(self, *args, fused_qkv=False, **kwargs):
+    def __init__(self, *args, fused_qkv=False, chunked_attention=None, chunk_size=512, **kwargs):
         super().__init__(*args, **kwargs)
+        if chunked_attention not in (None, True, False):
+            raise ValueError("Expected `chunked_attention` in (None, True, False). "
+                             f"Received: chunked_attention={chunked_attention!r}")
+        chunked.check_chunk_size(chunk_size)
         self.fused_qkv = bool(fused_qkv)
+        self.chunked_attention = chunked_attention
+        self.chunk_size = chunk_size
 
     def build(self, query_shape, value_shape=None, key_shape=None):
         super().build(query_shape, query_shape if value_shape is None else value_shape, key_shape)
@@ -143,6 +159,20 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             value_mask = masking.get_keras_mask(value)
         if key_mask is None and key is not value:
             key_mask = masking.get_keras_mask(key)
+        fast = self._fast_path(query, value, key)
+        dropout_active = bool(self._dropout) and bool(training)
+        if fast and chunked.use_chunked(
+            key.shape[1], return_attention_scores, dropout_active, self.chunked_attention
+        ):
+            output = self._chunked_call(query, value, key, query_mask, value_mask, key_mask,
+                                        attention_mask, fused, use_causal_mask)
+            if query_mask is not None:
+                masking.set_keras_mask(output, query_mask)
+            return output
+        if self.chunked_attention and not fast:
+            raise ValueError("Expected rank-3 inputs and the default attention_axes for "
+                             "chunked_attention=True. Received: query.shape="
+                             f"{query.shape}, attention_axes={self._attention_axes}")
         attention_mask = self._compute_attention_mask(
             query,
             value,
@@ -152,7 +182,7 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             attention_mask=attention_mask,
             use_causal_mask=use_causal_mask,
         )  # [B, T, S] or None
-        if self._fast_path(query, value, key):
+        if fast:
             output, scores = self._fast_attention(
                 query, value, key, attention_mask, fused, training, return_attention_scores
             )
@@ -191,6 +221,33 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             context = context * any_key
             if return_attention_scores:
                 weights = weights * any_key
+        output = self._output_projection(query, context)
+        return output, (weights if return_attention_scores else None)
+
+    def _chunked_call(self, query, value, key, query_mask, value_mask, key_mask, attention_mask,
+                      fused, use_causal_mask):
+        """The memory-efficient path: [B, T, D] inputs -> [B, T, *output_shape].
+
+        Key padding stays a [B, 1, S] mask and causality a flag, so no [T, S]
+        tensor is formed unless an explicit `attention_mask` is given.
+        """
+        q, k, v = self._projections(query, value, key, fused)  # [B, N, T|S, K|V]
+        mask = masking.merge_masks(
+            None if value_mask is None else ops.expand_dims(ops.cast(value_mask, "bool"), 1),
+            None if key_mask is None else ops.expand_dims(ops.cast(key_mask, "bool"), 1),
+            attention_mask,
+        )  # [B, 1, S], [B, T, S] or None
+        context = chunked.chunked_attention(
+            q, k, v, mask, use_causal_mask=use_causal_mask, chunk_size=self.chunk_size
+        )  # [B, N, T, V]
+        if query_mask is not None:
+            keep = ops.cast(ops.reshape(ops.cast(query_mask, "bool"),
+                                        (ops.shape(q)[0], 1, -1, 1)), context.dtype)
+            context = context * keep
+        return self._output_projection(query, context)
+
+    def _output_projection(self, query, context):
+        """[B, N, T, V] context -> [B, T, *output_shape] through the output kernel."""
         context = ops.transpose(context, (0, 2, 1, 3))  # [B, T, N, V]
         shape = ops.shape(query)
         kernel = self._output_dense.kernel  # [N, V, *out]
@@ -199,12 +256,13 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         output = ops.matmul(ops.reshape(context, (-1, kernel.shape[0])), kernel)  # [B*T, out]
         if self._use_bias:
             output = output + ops.reshape(ops.cast(self._output_dense.bias, output.dtype), (-1,))
-        output = ops.reshape(output, (shape[0], shape[1]) + out_shape)
-        return output, (weights if return_attention_scores else None)
+        return ops.reshape(output, (shape[0], shape[1]) + out_shape)
 
     def get_config(self):
         config = super().get_config()
         config["fused_qkv"] = self.fused_qkv
+        config["chunked_attention"] = self.chunked_attention
+        config["chunk_size"] = self.chunk_size
         return config
 
     def _compute_attention(

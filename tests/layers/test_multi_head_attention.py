@@ -37,6 +37,8 @@ def test_same_variables_in_the_same_order(config):
     assert [tuple(w.shape) for w in ours.weights] == [tuple(w.shape) for w in theirs.weights]
     ours_config = ours.get_config()
     assert ours_config.pop("fused_qkv") is False
+    assert ours_config.pop("chunked_attention") is None
+    assert ours_config.pop("chunk_size") == 512
     assert ours_config | {"name": None} == theirs.get_config() | {"name": None}
 
 
