@@ -8,6 +8,7 @@ saved log-sum-exp instead of storing them, through a custom gradient. Peak
 memory is O(T·chunk_size) per head instead of O(T·S).
 """
 
+import keras
 from keras import ops
 
 from attn_core import masking
@@ -16,6 +17,22 @@ from attn_core import masking
 # (MultiHeadAttention picks the chunked path automatically from here on).
 AUTO_MIN_KEYS = 2048
 _NEG = -1e9  # masked scores (always float32 here)
+
+
+def _sequential_loop(upper, body, init):
+    """`ops.fori_loop(0, upper, body, init)`, one iteration at a time.
+
+    TensorFlow's while loop runs up to 10 iterations at once where their ops do not depend on
+    the carry, and a block's scores depend only on the block index: 10 [B, N, T, C] score
+    blocks would be alive together, which is the memory this path exists to save.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        _, out = tf.while_loop(lambda i, _: i < upper, lambda i, c: (i + 1, body(i, c)),
+                               (tf.constant(0), init), parallel_iterations=1)
+        return out
+    return ops.fori_loop(0, upper, body, init)
 
 
 def check_chunk_size(chunk_size):
@@ -131,7 +148,7 @@ def chunked_attention(query, key, value, attention_mask=None, use_causal_mask=Fa
             ops.zeros((qshape[0], qshape[1], qshape[2], 1), dtype="float32"),
             ops.zeros((qshape[0], qshape[1], qshape[2], v.shape[3]), dtype="float32"),
         )
-        m, l, acc = ops.fori_loop(0, blocks, forward_body, init)
+        m, l, acc = _sequential_loop(blocks, forward_body, init)
         valid = ops.cast(m > 0.5 * _NEG, "float32")  # [B, N, T, 1]: some key attended
         out32 = acc / ops.maximum(l, 1e-30) * valid  # [B, N, T, V]
         lse = m + ops.log(ops.maximum(l, 1e-30))  # [B, N, T, 1]
@@ -161,7 +178,7 @@ def chunked_attention(query, key, value, attention_mask=None, use_causal_mask=Fa
                 ops.zeros(ops.shape(k), dtype="float32"),
                 ops.zeros(ops.shape(v), dtype="float32"),
             )
-            dq, dk, dv = ops.fori_loop(0, blocks, backward_body, init_grads)
+            dq, dk, dv = _sequential_loop(blocks, backward_body, init_grads)
             return (ops.cast(dq, q.dtype), ops.cast(dk, k.dtype), ops.cast(dv, v.dtype),
                     ops.zeros_like(bias_))
 
