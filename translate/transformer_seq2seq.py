@@ -118,16 +118,20 @@ class TransformerSeq2Seq(Seq2SeqModel):
             x, _ = block(x, mask, training=training)
         return self.encoder_norm(x), mask, None
 
-    def decode(self, decoder_in, memory, memory_mask, training=False):
-        """-> (logits float32 [B, T, V], last cross-attention [B, T, S] averaged over heads)."""
+    def _decode_hidden(self, decoder_in, memory, memory_mask, training=False):
+        """-> (normed decoder states [B, T, D], last cross-attention [B, T, S] head-averaged)."""
         mask = ops.not_equal(decoder_in, 0)
         # Position 0 holds BOS (1), so the mask is True there even for an all-pad row.
         x = self._embed(self.tgt_embedding, decoder_in, training)
         weights = None
         for block in self.decoder_blocks:
             x, weights = block(x, mask, memory, memory_mask, causal=True, training=training)
-        logits = ops.cast(self.output_layer(self.decoder_norm(x)), "float32")
-        return logits, ops.mean(ops.cast(weights, "float32"), axis=1)
+        return self.decoder_norm(x), ops.mean(ops.cast(weights, "float32"), axis=1)
+
+    def decode(self, decoder_in, memory, memory_mask, training=False):
+        """-> (logits float32 [B, T, V], last cross-attention [B, T, S] averaged over heads)."""
+        hidden, weights = self._decode_hidden(decoder_in, memory, memory_mask, training)
+        return ops.cast(self.output_layer(hidden), "float32"), weights
 
     def call(self, inputs, training=False):
         memory, mask, _ = self.encode(inputs["source"], training=training)
@@ -140,19 +144,18 @@ class TransformerSeq2Seq(Seq2SeqModel):
 
     def decoding_step(self, memory, mask):
         """The step function for `translate.decoding`: it writes token t into
-        the prefix and re-runs the decoder over it (O(T²), no cache)."""
+        the prefix and re-runs the decoder over it (O(T²), no cache), but
+        projects only position t onto the vocabulary."""
 
         def step(tokens, states, t):
             prefix = states[0]  # [N, T_max]
             t_max = ops.shape(prefix)[1]
             here = ops.equal(ops.arange(t_max)[None, :], t)  # [1, T_max]
             prefix = ops.where(here, ops.cast(tokens, "int32")[:, None], prefix)
-            logits, weights = self.decode(prefix, memory, mask)  # [N, T_max, V], [N, T_max, S]
+            hidden, weights = self._decode_hidden(prefix, memory, mask)  # [N, T_max, D|S]
             picked = ops.cast(here, "float32")[..., None]  # [1, T_max, 1]
-            return (
-                ops.sum(logits * picked, axis=1),
-                [prefix],
-                ops.sum(weights * picked, axis=1),
-            )
+            last = ops.sum(ops.cast(hidden, "float32") * picked, axis=1)  # [N, D]
+            logits = ops.cast(self.output_layer(ops.cast(last, hidden.dtype)), "float32")
+            return logits, [prefix], ops.sum(weights * picked, axis=1)
 
         return step
