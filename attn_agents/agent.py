@@ -5,6 +5,8 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+_ZERO_SEED = np.zeros(2, np.int32)
+
 
 @dataclasses.dataclass
 class ActOutput:
@@ -43,43 +45,30 @@ class Agent:
             obs, reward, term, trunc, _ = env.step(out.env_action[0])
             if term or trunc: break
 
+    The policy step (forward pass, sampling, log-prob) is one XLA-compiled graph
+    (`jit_compile=True`), shared by every `Agent` of the same model, so acting costs one
+    graph call per step; the memory stays in tensors between calls.
+
     Args:
         model: An `ActorCritic`.
         num_envs: N.
+        jit_compile: XLA-compile the policy step (the first call per batch shape compiles).
     """
 
-    def __init__(self, model, num_envs=1):
+    def __init__(self, model, num_envs=1, jit_compile=True):
         self.model = model
         self.cache_length = max(model.config.memory - 1, 0)
-        self._act = tf.function(self._act_graph, reduce_retracing=True)
-        self._rebuild = tf.function(self._rebuild_graph, reduce_retracing=True)
+        self._act = _compiled(model, "act", _act_graph, jit_compile)
+        self._rebuild = _compiled(model, "rebuild", _rebuild_graph, False)
         self.reset(num_envs)
 
     def reset(self, num_envs=None):
         """Forgets the memory; the next `act` starts new episodes in all N environments."""
         self.num_envs = num_envs or self.num_envs
         d = self.model.config.d_model
-        self.cache = np.zeros((self.num_envs, self.cache_length, d), np.float32)  # [N, K-1, D]
-        self.cache_valid = np.zeros((self.num_envs, self.cache_length), bool)  # [N, K-1]
+        self.cache = tf.zeros((self.num_envs, self.cache_length, d), tf.float32)  # [N, K-1, D]
+        self.cache_valid = tf.zeros((self.num_envs, self.cache_length), tf.bool)  # [N, K-1]
         self._fresh = True
-
-    def _act_graph(self, obs, starts, cache, cache_valid, seed, greedy):
-        model = self.model
-        summary, token_weights = model.summarize(obs)  # [N, D], [N, T]
-        if model.memory is not None:
-            cache_valid = tf.logical_and(cache_valid, tf.logical_not(starts)[:, None])
-            keys = tf.concat([cache, summary[:, None, :]], axis=1)  # [N, K, D]
-            valid = tf.concat([cache_valid, tf.ones_like(starts)[:, None]], axis=1)  # [N, K]
-            h, memory_weights = model.remember(summary[:, None, :], keys, valid[:, None, :])
-            h, memory_weights = h[:, 0], memory_weights[:, 0]  # [N, D], [N, K]
-            cache, cache_valid = keys[:, 1:], valid[:, 1:]
-        else:
-            h, memory_weights = summary, tf.zeros((tf.shape(summary)[0], 0))
-        params, value = model.heads(h)
-        dist = model.distribution(params)
-        action = dist.mode() if greedy else dist.sample(seed=seed)
-        return (action, dist.log_prob(action), value, cache, cache_valid, token_weights,
-                memory_weights)
 
     def act(self, obs, episode_start=None, greedy=False, seed=None, commit=True) -> ActOutput:
         """Chooses actions for a batch of observations.
@@ -98,24 +87,16 @@ class Agent:
         """
         if episode_start is None:
             episode_start = np.full(self.num_envs, self._fresh)
-        seed = np.zeros(2, np.int32) if seed is None else np.resize(np.asarray(seed, np.int32), 2)
+        seed = _ZERO_SEED if seed is None else np.resize(np.asarray(seed, np.int32), 2)
         out = self._act(obs, np.asarray(episode_start, bool), self.cache, self.cache_valid,
                         seed, bool(greedy))
         action, log_prob, value, cache, cache_valid, token_w, memory_w = out
         if commit:
-            self.cache, self.cache_valid = cache.numpy(), cache_valid.numpy()
+            self.cache, self.cache_valid = cache, cache_valid
             self._fresh = False
         action = action.numpy()
         return ActOutput(action, self.model.env_action(action), log_prob.numpy(), value.numpy(),
                          token_w.numpy(), memory_w.numpy())
-
-    def _rebuild_graph(self, obs, starts):
-        flat = tf.nest.map_structure(
-            lambda x: tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0)), obs)
-        summary, _ = self.model.summarize(flat)
-        summary = tf.reshape(summary, (tf.shape(starts)[0], -1, self.model.config.d_model))
-        later = tf.cumsum(tf.cast(starts, tf.int32), axis=1, exclusive=True, reverse=True)
-        return summary, tf.equal(later, 0)
 
     def rebuild_memory(self, obs, starts):
         """Recomputes the memory from the last K - 1 raw observations with the current weights.
@@ -126,5 +107,45 @@ class Agent:
         """
         if self.cache_length == 0:
             return
-        summary, valid = self._rebuild(obs, np.asarray(starts, bool))
-        self.cache, self.cache_valid = summary.numpy(), valid.numpy()
+        self.cache, self.cache_valid = self._rebuild(obs, np.asarray(starts, bool))
+
+
+def _compiled(model, name, graph, jit_compile):
+    """`graph(model, ...)` as a tf.function cached on the model, one per (name, jit_compile).
+
+    Agents of one model (the trainer's, the evaluation's) share it, so each batch shape is
+    traced and compiled once per model rather than once per agent.
+    """
+    cache = model.__dict__.setdefault("_agent_functions", {})
+    key = (name, bool(jit_compile))
+    if key not in cache:
+        cache[key] = tf.function(lambda *args: graph(model, *args), jit_compile=jit_compile,
+                                 reduce_retracing=not jit_compile)
+    return cache[key]
+
+
+def _act_graph(model, obs, starts, cache, cache_valid, seed, greedy):
+    summary, token_weights = model.summarize(obs)  # [N, D], [N, T]
+    if model.memory is not None:
+        cache_valid = tf.logical_and(cache_valid, tf.logical_not(starts)[:, None])
+        keys = tf.concat([cache, summary[:, None, :]], axis=1)  # [N, K, D]
+        valid = tf.concat([cache_valid, tf.ones_like(starts)[:, None]], axis=1)  # [N, K]
+        h, memory_weights = model.remember(summary[:, None, :], keys, valid[:, None, :])
+        h, memory_weights = h[:, 0], memory_weights[:, 0]  # [N, D], [N, K]
+        cache, cache_valid = keys[:, 1:], valid[:, 1:]
+    else:
+        h, memory_weights = summary, tf.zeros((tf.shape(summary)[0], 0))
+    params, value = model.heads(h)
+    dist = model.distribution(params)
+    action = dist.mode() if greedy else dist.sample(seed=seed)
+    return (action, dist.log_prob(action), value, cache, cache_valid, token_weights,
+            memory_weights)
+
+
+def _rebuild_graph(model, obs, starts):
+    flat = tf.nest.map_structure(
+        lambda x: tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0)), obs)
+    summary, _ = model.summarize(flat)
+    summary = tf.reshape(summary, (tf.shape(starts)[0], -1, model.config.d_model))
+    later = tf.cumsum(tf.cast(starts, tf.int32), axis=1, exclusive=True, reverse=True)
+    return summary, tf.equal(later, 0)

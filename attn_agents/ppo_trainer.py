@@ -8,6 +8,7 @@ training is the memory the policy had while acting.
 """
 
 import dataclasses
+import functools
 import json
 import pathlib
 import time
@@ -66,6 +67,88 @@ def _chunk_indices(num_steps, num_envs, chunk, prefix):
     time_idx = np.broadcast_to(time_idx, (num_envs, per_env, prefix + chunk))
     env_idx = np.broadcast_to(np.arange(num_envs)[:, None, None], time_idx.shape)
     return time_idx.reshape(-1, prefix + chunk), env_idx.reshape(-1, prefix + chunk)
+
+
+def make_minibatch_step(model, optimizer, pc, chunk, dist):
+    """`(data, idx) -> terms`: one PPO optimizer step on the sequence chunks `idx` of `data`.
+
+    Under a strategy with several replicas, `idx` is split between them (`strategy.run`),
+    each replica's loss is divided by their number, and the terms are averaged.
+
+    Args:
+        model: The `ActorCritic`.
+        optimizer: Its Keras optimizer (built under `dist.scope()`).
+        pc: The `PPOConfig`.
+        chunk: L, the query steps of each chunk (1 without memory).
+        dist: The `tf.distribute.Strategy`.
+    """
+    replicas = dist.num_replicas_in_sync
+
+    def replica_step(data, idx):
+        batch_data = tf.nest.map_structure(lambda x: tf.gather(x, idx), data)
+        with tf.GradientTape() as tape:
+            params, values = model.sequence_forward(batch_data["obs"], batch_data["starts"],
+                                                    chunk)
+            flat = lambda x: tf.reshape(x, [-1])  # noqa: E731
+            dist_ = model.distribution(tf.reshape(params, (-1, tf.shape(params)[-1])))
+            actions = batch_data["actions"]
+            actions = tf.reshape(actions, tf.concat([[-1], tf.shape(actions)[2:]], 0))
+            terms = ppo_loss(dist_.log_prob(actions), flat(batch_data["log_probs"]),
+                             flat(batch_data["advantages"]), flat(values),
+                             flat(batch_data["values"]), flat(batch_data["returns"]),
+                             dist_.entropy(), pc.clip_coef, pc.ent_coef, pc.vf_coef,
+                             pc.clip_vloss, pc.norm_adv)
+            loss = terms["loss"] / replicas
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        return terms
+
+    def minibatch_step(data, idx):
+        if replicas == 1:
+            return replica_step(data, idx)
+        shards = tf.split(idx, replicas)
+        per_replica = dist.experimental_distribute_values_from_function(
+            lambda ctx: shards[ctx.replica_id_in_sync_group])
+        terms = dist.run(replica_step, args=(data, per_replica))
+        return {k: dist.reduce("MEAN", v, axis=None) for k, v in terms.items()}
+
+    return minibatch_step
+
+
+def run_update(minibatch_step, data, orders, num_minibatches, target_kl):
+    """The epochs of minibatch updates on one rollout, as one in-graph loop.
+
+    Minibatch `k` (epoch `k // num_minibatches`) trains on the chunks `orders[k]`. After the
+    last minibatch of each epoch, the update stops early when that minibatch's approximate
+    KL exceeds `target_kl` (0: never), as in CleanRL.
+
+    Args:
+        minibatch_step: `(data, idx) -> terms`, one optimizer step on the chunks `idx`;
+            `terms` is the dict of float32 scalars of `ppo_loss`.
+        data: The rollout's training tensors (gathered by chunk index).
+        orders: int32 [E * M, B], the chunk indices of each of the E * M minibatches.
+        num_minibatches: M.
+        target_kl: The early-stop threshold.
+
+    Returns:
+        `(terms, epochs_run)`: the last minibatch's terms, and the epochs run (int32).
+    """
+    total = tf.shape(orders)[0]
+    zero = tf.constant(0.0)
+    terms = {k: zero for k in ("loss", *LOSS_TAGS)}
+
+    def body(k, stop, terms):
+        terms = minibatch_step(data, orders[k])
+        terms = {key: tf.cast(terms[key], tf.float32) for key in ("loss", *LOSS_TAGS)}
+        k = k + 1
+        if target_kl:
+            stop = tf.logical_and(tf.equal(k % num_minibatches, 0),
+                                  terms["approx_kl"] > target_kl)
+        return k, stop, terms
+
+    k, _, terms = tf.while_loop(lambda k, stop, _: tf.logical_and(k < total, tf.logical_not(stop)),
+                                body, (tf.constant(0), tf.constant(False), terms))
+    return terms, k // num_minibatches
 
 
 def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, log=print,
@@ -146,37 +229,13 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
         obs_norm.update(raw)
         return obs_norm(raw)
 
-    def replica_step(data, idx):
-        batch_data = tf.nest.map_structure(lambda x: tf.gather(x, idx), data)
-        with tf.GradientTape() as tape:
-            params, values = model.sequence_forward(batch_data["obs"], batch_data["starts"],
-                                                    chunk)
-            flat = lambda x: tf.reshape(x, [-1])  # noqa: E731
-            dist_ = model.distribution(tf.reshape(params, (-1, tf.shape(params)[-1])))
-            actions = batch_data["actions"]
-            actions = tf.reshape(actions, tf.concat([[-1], tf.shape(actions)[2:]], 0))
-            terms = ppo_loss(dist_.log_prob(actions), flat(batch_data["log_probs"]),
-                             flat(batch_data["advantages"]), flat(values),
-                             flat(batch_data["values"]), flat(batch_data["returns"]),
-                             dist_.entropy(), pc.clip_coef, pc.ent_coef, pc.vf_coef,
-                             pc.clip_vloss, pc.norm_adv)
-            loss = terms["loss"] / replicas
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)
-        return terms
-
-    compiled_step = tf.function(replica_step, jit_compile=common.jit_compile,
-                                reduce_retracing=True)
-
-    @tf.function(reduce_retracing=True)
-    def train_step(data, idx):
-        if replicas == 1:
-            return compiled_step(data, idx)
-        shards = tf.split(idx, replicas)
-        per_replica = dist.experimental_distribute_values_from_function(
-            lambda ctx: shards[ctx.replica_id_in_sync_group])
-        terms = dist.run(replica_step, args=(data, per_replica))
-        return {k: dist.reduce("MEAN", v, axis=None) for k, v in terms.items()}
+    # All epochs x minibatches of one rollout run in one graph call (XLA with --jit_compile
+    # on one replica; under a strategy, `strategy.run` inside the loop).
+    update = tf.function(
+        functools.partial(run_update, make_minibatch_step(model, optimizer, pc, chunk, dist),
+                          num_minibatches=pc.num_minibatches,
+                          target_kl=pc.target_kl),
+        jit_compile=bool(common.jit_compile) and replicas == 1)
 
     # Buffers (CleanRL layout [T, N, ...]); obs and starts have P extra rows in front.
     obs_buf = _stack_buffer(envs.single_observation_space, (prefix + steps, n))
@@ -260,15 +319,11 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
             "advantages": tf.constant(advantages[query_time, query_env]),
             "returns": tf.constant(returns[query_time, query_env]),
         }
-        epochs_run = 0
-        for _ in range(pc.update_epochs):
-            order = rng.permutation(num_chunks)
-            for m in range(pc.num_minibatches):
-                idx = order[m * minibatch_chunks:(m + 1) * minibatch_chunks]
-                terms = train_step(data, tf.constant(idx, tf.int32))
-            epochs_run += 1
-            if pc.target_kl and float(terms["approx_kl"]) > pc.target_kl:
-                break
+        # The minibatches of each epoch: a fresh permutation of the chunks per epoch.
+        orders = np.stack([rng.permutation(num_chunks) for _ in range(pc.update_epochs)])
+        orders = orders.reshape(pc.update_epochs * pc.num_minibatches, minibatch_chunks)
+        terms, epochs_run = update(data, tf.constant(orders, tf.int32))
+        epochs_run = int(epochs_run)
         # The last P steps become the next rollout's memory prefix.
         if prefix:
             tf.nest.map_structure(lambda buf: buf.__setitem__(slice(0, prefix), buf[-prefix:]),

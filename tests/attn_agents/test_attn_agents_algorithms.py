@@ -98,3 +98,59 @@ def test_memory_mask_golden():
 def test_configs_validate_their_arguments(cls, kwargs, message):
     with pytest.raises(ValueError, match=message):
         cls(**kwargs)
+
+
+def _eager_update(step, data, orders, num_minibatches, target_kl):
+    """The reference: the Python loop over epochs and minibatches, KL checked per epoch."""
+    epochs, terms = 0, None
+    for epoch in range(len(orders) // num_minibatches):
+        for m in range(num_minibatches):
+            terms = step(data, orders[epoch * num_minibatches + m])
+        epochs += 1
+        if target_kl and float(terms["approx_kl"]) > target_kl:
+            break
+    return terms, epochs
+
+
+@pytest.mark.parametrize("target_kl", [0.0, 1e-9, 1e9])
+def test_in_graph_update_equals_the_eager_loop(target_kl):
+    """`run_update` in one (XLA) graph: same steps, same weights, same KL early stop."""
+    import gymnasium as gym
+    import keras
+
+    from attn_agents.actor_critic import ActorCritic
+    from attn_agents.ppo_trainer import make_minibatch_step, run_update
+
+    obs_space, act_space = gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Discrete(2)
+    ppo = PPOConfig(num_minibatches=2, update_epochs=3, target_kl=target_kl)
+    rng = np.random.default_rng(0)
+    chunks = 8
+    data = {"obs": tf.constant(rng.normal(size=(chunks, 1, 3)), tf.float32),
+            "starts": tf.constant(rng.random((chunks, 1)) < 0.2),
+            "actions": tf.constant(rng.integers(0, 2, (chunks, 1))),
+            **{k: tf.constant(rng.normal(size=(chunks, 1)), tf.float32)
+               for k in ("values", "advantages", "returns")},
+            "log_probs": tf.constant(np.full((chunks, 1), np.log(0.5)), tf.float32)}
+    orders = np.stack([rng.permutation(chunks) for _ in range(3)]).reshape(6, 4)
+    results = []
+    for compiled in (False, True):
+        keras.utils.set_random_seed(0)
+        model = ActorCritic(PolicyConfig(d_model=16, num_heads=2, ff_dim=16), obs_space,
+                            act_space)
+        optimizer = keras.optimizers.Adam(1e-2, epsilon=1e-5, global_clipnorm=0.5)
+        step = make_minibatch_step(model, optimizer, ppo, 1, tf.distribute.get_strategy())
+        if compiled:
+            update = tf.function(lambda d, o, s=step: run_update(s, d, o, 2, target_kl),
+                                 jit_compile=True)
+            terms, epochs = update(data, tf.constant(orders, tf.int32))
+        else:
+            terms, epochs = _eager_update(step, data, tf.constant(orders, tf.int32), 2,
+                                          target_kl)
+        results.append((int(epochs), int(optimizer.iterations), float(terms["approx_kl"]),
+                        [v.numpy() for v in model.trainable_variables]))
+    (eager_epochs, eager_steps, eager_kl, eager_w), (epochs, steps, kl, w) = results
+    assert (epochs, steps) == (eager_epochs, eager_steps) == ({1e-9: 1}.get(target_kl, 3),
+                                                              {1e-9: 2}.get(target_kl, 6))
+    np.testing.assert_allclose(kl, eager_kl, rtol=1e-3, atol=1e-6)
+    for a, b in zip(w, eager_w, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
