@@ -602,14 +602,14 @@ def _restore_shapes(new_state, state):
 
 
 def _shape_invariants(loop_vars, state_index):
-    """The loop variables' shapes, with the leading (row) axis of the step tokens (the
-    variable before the state) and of the state relaxed: gathers along beams lose it."""
-    invariants = [tf.nest.map_structure(lambda x: x.shape, v) for v in loop_vars]
-    for index in (state_index - 1, state_index):
-        invariants[index] = tf.nest.map_structure(
-            lambda x: tf.TensorShape([None]).concatenate(x.shape[1:])
-            if x.shape.rank
-            else x.shape,
-            loop_vars[index],
-        )
+    """The loop variables' shapes with the leading (row) axis relaxed for every tensor of rank
+    >= 1: gathers along beams lose the step tokens' and the state's, and a batch whose size is
+    static (one sentence) would otherwise be fixed while the masks derived from
+    `max_lengths` are not."""
+    del state_index
+
+    def relax(x):
+        return tf.TensorShape([None]).concatenate(x.shape[1:]) if x.shape.rank else x.shape
+
+    invariants = [tf.nest.map_structure(relax, v) for v in loop_vars]
     return tuple(invariants)

@@ -109,6 +109,10 @@ def test_beam_search_of_a_trained_model_and_beam_one_equals_greedy(tmp_path, tin
         assert scores == sorted(scores, reverse=True)
         assert b4[0].score >= g[0].score - 1e-4
         assert b4[0].alignments.shape == (len(b4[0].target_pieces), len(b4[0].source_pieces))
+    # One sentence alone: a static batch of 1 must not trip the while loop's shape checks.
+    penalized = Translator(model, src, tgt, beam_width=4, length_penalty=1.0)
+    one = penalized.translate(sentences[:1])
+    assert one[0][0].text == penalized.translate(sentences)[0][0].text
 
 
 def test_learns_to_90_percent_token_accuracy_on_a_tiny_builtin_subset(tmp_path):
