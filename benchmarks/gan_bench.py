@@ -12,14 +12,13 @@ A run whose directory already holds a metrics.json for the same step budget is r
 not retrained; an interrupted one resumes from its checkpoint.
 """
 
-import json
 import os
 import pathlib
-import subprocess
-import sys
 import time
 
 from absl import app, flags
+
+from benchmarks.bench_utils import print_table, run_module
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("suite", "ablation", ["ablation", "speed"], "Which table.")
@@ -35,27 +34,12 @@ flags.DEFINE_list("extra", [], "Extra flags for every run, e.g. --extra=--g_chan
 
 def run(name, *args):
     """Runs gan.train; returns its metrics.json as a dict (with the wall time)."""
-    model_dir = pathlib.Path(FLAGS.root) / name
-    cmd = [sys.executable, "-m", "gan.train", f"--model_dir={model_dir}",
-           f"--dataset={FLAGS.dataset}", f"--seed={FLAGS.seed}", *args, *FLAGS.extra]
-    print("$", " ".join(cmd), flush=True)
-    start = time.perf_counter()
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
-    if result.returncode:
-        sys.exit(f"{name} failed:\n{result.stderr[-3000:]}")
-    metrics = json.loads((model_dir / "metrics.json").read_text())
-    metrics["wall_minutes"] = (time.perf_counter() - start) / 60
-    return metrics
+    return run_module(name, "gan.train", pathlib.Path(FLAGS.root) / name,
+                      [f"--dataset={FLAGS.dataset}", f"--seed={FLAGS.seed}", *args, *FLAGS.extra])
 
 
 def table(rows, columns):
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for row in rows:
-        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]
-        print("| " + " | ".join(cells) + " |")
+    print_table(rows, columns, "{:.4g}")
 
 
 def ablation():

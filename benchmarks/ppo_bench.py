@@ -19,9 +19,10 @@ import os
 import pathlib
 import subprocess
 import sys
-import time
 
 from absl import app, flags
+
+from benchmarks.bench_utils import run_module
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("root", "runs/ppo_bench", "Where the model directories go.")
@@ -90,19 +91,9 @@ print(json.dumps({"steps_per_second": model.num_timesteps / seconds, "seconds": 
 
 def train(name, args, budget, eval_episodes=100):
     """Runs attn_agents.train; returns its metrics.json with the wall time."""
-    model_dir = pathlib.Path(FLAGS.root) / name
-    cmd = [sys.executable, "-m", "attn_agents.train", f"--model_dir={model_dir}",
-           f"--total_timesteps={budget}", f"--seed={FLAGS.seed}",
-           f"--eval_episodes={eval_episodes}", "--noprogress", *args, *FLAGS.extra]
-    print("$", " ".join(cmd), flush=True)
-    start = time.perf_counter()
-    result = subprocess.run(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
-    if result.returncode:
-        sys.exit(f"{name} failed:\n{result.stderr[-3000:]}")
-    metrics = json.loads((model_dir / "metrics.json").read_text())
-    metrics["wall_minutes"] = (time.perf_counter() - start) / 60
-    return metrics
+    return run_module(name, "attn_agents.train", pathlib.Path(FLAGS.root) / name,
+                      [f"--total_timesteps={budget}", f"--seed={FLAGS.seed}",
+                       f"--eval_episodes={eval_episodes}", "--noprogress", *args, *FLAGS.extra])
 
 
 def sb3_python():

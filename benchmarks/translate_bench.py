@@ -11,13 +11,13 @@ the issue sets one, the target and the ratio to it.
 """
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
-import time
 
 from absl import app, flags
+
+from benchmarks.bench_utils import QUIET_ENV, print_table, run_module
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("suite", "builtin", ["builtin", "variants", "spa", "speed"], "Which table.")
@@ -41,18 +41,8 @@ def run(name, *args, minutes):
     if FLAGS.reuse and (model_dir / "metrics.json").exists():
         print(f"reusing {model_dir}", flush=True)
         return json.loads((model_dir / "metrics.json").read_text())
-    cmd = [sys.executable, "-m", "translate.train", f"--model_dir={model_dir}",
-           f"--time_budget_minutes={minutes}", *args, *FLAGS.extra]
-    print("$", " ".join(cmd), flush=True)
-    start = time.perf_counter()
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
-    if result.returncode:
-        sys.exit(f"{name} failed:\n{result.stderr[-3000:]}")
-    metrics = json.loads((model_dir / "metrics.json").read_text())
-    metrics["wall_minutes"] = (time.perf_counter() - start) / 60
-    return metrics
+    return run_module(name, "translate.train", model_dir,
+                      [f"--time_budget_minutes={minutes}", *args, *FLAGS.extra])
 
 
 def spa_splits():
@@ -76,9 +66,8 @@ def evaluate(model_dir, split_dir, split, alpha):
            f"--src_file={split_dir / (split + '.src')}",
            f"--ref_file={split_dir / (split + '.ref')}", "--beam_width=5",
            f"--length_penalty={alpha}", f"--output_json={out}"]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    result = subprocess.run(cmd, env=QUIET_ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     if result.returncode:
         sys.exit(f"evaluate failed:\n{result.stderr[-3000:]}")
     return json.loads(out.read_text())["bleu"]
@@ -93,11 +82,7 @@ def dev_tuned_beam(model_dir, split_dir):
 
 
 def table(rows, columns):
-    print("| " + " | ".join(columns) + " |")
-    print("|" + "---|" * len(columns))
-    for row in rows:
-        cells = [f"{v:.2f}" if isinstance(v, float) else str(v) for v in row]
-        print("| " + " | ".join(cells) + " |")
+    print_table(rows, columns)
 
 
 def main(argv):
