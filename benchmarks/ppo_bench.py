@@ -151,7 +151,7 @@ def main(argv):
         else:
             ratio = target / mean if mean > 0 else float("inf")
         rows.append([name, m["env_id"] + (" (mlp)" if m["policy"] == "mlp" else ""), budget,
-                     f"{mean:.1f} ± {m['eval_std_return']:.1f}", f"{direction} {target:g}",
+                     f"{mean:.4g} ± {m['eval_std_return']:.3g}", f"{direction} {target:g}",
                      ratio, m["steps_per_second"], m["wall_minutes"]])
     columns = ["row", "env", "steps", "eval return (100 ep.)", "target", "ratio", "steps/s",
                "wall min"]
