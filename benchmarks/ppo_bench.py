@@ -15,7 +15,6 @@ The script prints one markdown table with the figures, the target and the ratio 
 """
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -62,7 +61,6 @@ ROWS = {
                   "--normalize_reward", "--log_std_init=-0.5", "--ent_coef=0.0"],
                  500_000, -250.0, ">="),
 }
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 SB3_SCRIPT = r"""
 import json, sys, time
