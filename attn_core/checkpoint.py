@@ -110,24 +110,29 @@ def build_optimizer(optimizer: keras.optimizers.Optimizer, model_or_variables: A
 class CheckpointManager:
     """Saves, prunes and restores numbered checkpoints in one directory.
 
-    Only one process (the chief in multi-worker training) should save into a directory.
+    Only one process (the chief in multi-worker training) should save into a directory; the
+    other workers open it with `read_only=True` so that they can resume from it.
 
     Args:
-        directory: Checkpoint directory; created if missing.
+        directory: Checkpoint directory; created if missing (unless `read_only`).
         max_to_keep: How many of the most recent checkpoints to keep (`None` keeps all).
+        read_only: `save` writes nothing and returns `None` (non-chief workers).
 
     Raises:
         ValueError: If `max_to_keep` is not a positive integer or `None`.
     """
 
-    def __init__(self, directory: str | pathlib.Path, max_to_keep: int | None = 3):
+    def __init__(self, directory: str | pathlib.Path, max_to_keep: int | None = 3,
+                 read_only: bool = False):
         if max_to_keep is not None and (not isinstance(max_to_keep, int) or max_to_keep < 1):
             raise ValueError(
                 f"Expected `max_to_keep` to be a positive integer or None. "
                 f"Received: max_to_keep={max_to_keep!r}"
             )
         self.directory = pathlib.Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.read_only = bool(read_only)
+        if not self.read_only:
+            self.directory.mkdir(parents=True, exist_ok=True)
         self.max_to_keep = max_to_keep
 
     @property
@@ -164,7 +169,8 @@ class CheckpointManager:
         """Returns the step of the most recently saved checkpoint, or `None` if there is none."""
         return self._read_index()["latest"]
 
-    def save(self, step: int, objects: Any, extra_state: dict | None = None) -> pathlib.Path:
+    def save(self, step: int, objects: Any,
+             extra_state: dict | None = None) -> pathlib.Path | None:
         """Atomically saves the variables of `objects` and `extra_state` as checkpoint `step`.
 
         Args:
@@ -176,11 +182,13 @@ class CheckpointManager:
                 e.g. `{"epoch": 3, "best_bleu": 21.4}`; returned by `restore`.
 
         Returns:
-            The path of the written `.npz` file.
+            The path of the written `.npz` file (`None` when the manager is read-only).
 
         Raises:
             ValueError: If `step` is invalid or `extra_state` is not JSON-serializable.
         """
+        if self.read_only:
+            return None
         if isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
             raise ValueError(
                 f"Expected `step` to be a non-negative integer. Received: step={step!r}"

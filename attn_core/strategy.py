@@ -91,3 +91,47 @@ def make_strategy(name: str = "default", cpu_devices: int = 0):
     return tf.distribute.MirroredStrategy(
         devices=devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
     )
+
+
+def worker_info(strategy) -> tuple[int, int]:
+    """Returns `(worker_index, num_workers)` of this process under `strategy`.
+
+    `(0, 1)` for the default and mirrored strategies. Under `MultiWorkerMirroredStrategy` the
+    workers are numbered in `TF_CONFIG` order: a `"chief"` task first, then the `"worker"`
+    tasks, so index 0 is always the chief.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return 0, 1
+    spec = resolver.cluster_spec().as_dict()
+    chiefs = len(spec.get("chief", []))
+    workers = len(spec.get("worker", []))
+    if resolver.task_type == "chief":
+        return 0, chiefs + workers
+    if resolver.task_type == "worker":
+        return chiefs + int(resolver.task_id), chiefs + workers
+    raise ValueError(
+        "Expected this process's TF_CONFIG task type to be 'chief' or 'worker'. "
+        f"Received: task type {resolver.task_type!r}"
+    )
+
+
+def is_chief(strategy) -> bool:
+    """Whether this process writes checkpoints, summaries and metrics (worker index 0)."""
+    return worker_info(strategy)[0] == 0
+
+
+def weights_fingerprint(variables) -> str:
+    """SHA-256 (first 16 hex digits) of the values of `variables`, in order.
+
+    Two workers whose training kept them in sync print the same fingerprint.
+    """
+    import hashlib
+
+    import keras
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for variable in variables:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(variable)).tobytes())
+    return digest.hexdigest()[:16]

@@ -42,17 +42,22 @@ class SummaryWriter:
     """Thin wrapper around `tf.summary.create_file_writer` for the training loops.
 
     Usable as a context manager (`with SummaryWriter(logdir) as writer:`), which closes it.
-    In multi-worker training only the chief should write.
+    In multi-worker training only the chief writes: the other workers pass `enabled=False`.
 
     Args:
         logdir: Directory for the event files (created if missing); attention PNGs go to
             `<logdir>/attention/`.
+        enabled: When False every method checks its arguments and writes nothing.
     """
 
-    def __init__(self, logdir: str | pathlib.Path):
+    def __init__(self, logdir: str | pathlib.Path, enabled: bool = True):
         self.logdir = pathlib.Path(logdir)
-        self.logdir.mkdir(parents=True, exist_ok=True)
-        self._writer = tf.summary.create_file_writer(str(self.logdir))
+        self.enabled = bool(enabled)
+        if self.enabled:
+            self.logdir.mkdir(parents=True, exist_ok=True)
+            self._writer = tf.summary.create_file_writer(str(self.logdir))
+        else:
+            self._writer = tf.summary.create_noop_writer()
 
     def scalars(self, step: int, values: Mapping[str, Any]) -> None:
         """Writes scalar summaries.
@@ -91,7 +96,8 @@ class SummaryWriter:
             title: Optional figure title.
 
         Returns:
-            The PNG path, `<logdir>/attention/<tag with "/" replaced by "_">_<step>.png`.
+            The PNG path, `<logdir>/attention/<tag with "/" replaced by "_">_<step>.png`
+            (not written when the writer is disabled).
 
         Raises:
             ValueError: If the tag has no namespace, `weights` is not 2-D or the labels do not
@@ -99,10 +105,12 @@ class SummaryWriter:
         """
         _check_tag(tag)
         png = figure_to_png_bytes(plot_attention(weights, x_labels, y_labels, title))
+        path = self.logdir / "attention" / f"{tag.replace('/', '_')}_{int(step)}.png"
+        if not self.enabled:
+            return path
         image = tf.io.decode_png(png, channels=4)[tf.newaxis]  # [1, H, W, 4] uint8.
         with self._writer.as_default():
             tf.summary.image(tag, image, step=int(step))
-        path = self.logdir / "attention" / f"{tag.replace('/', '_')}_{int(step)}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
         return path

@@ -13,3 +13,57 @@ def _restore_dtype_policy():
     previous = keras.config.dtype_policy()
     yield
     keras.config.set_dtype_policy(previous)
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.fixture
+def run_two_workers():
+    """Runs `python -m module` as the two workers of a MultiWorkerMirroredStrategy cluster.
+
+    Call it as `run_two_workers(module, args_for_worker)`, where `args_for_worker(index)`
+    returns the command-line arguments of worker `index` (0 is the chief). Both processes
+    get `TF_CONFIG` for a cluster on 127.0.0.1 and no GPU. Returns the two
+    `subprocess.CompletedProcess`es (text stdout/stderr), after asserting both exited with 0.
+    """
+    import json
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+
+    def run(module, args_for_worker, timeout=300):
+        workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+        procs = []
+        for index in range(2):
+            tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "CUDA_VISIBLE_DEVICES": "",
+                   "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "3"}
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", module, *args_for_worker(index)], cwd=root, env=env,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        results = []
+        try:
+            for proc in procs:
+                out, err = proc.communicate(timeout=timeout)
+                results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+        for index, result in enumerate(results):
+            assert result.returncode == 0, f"worker {index} failed:\n{result.stderr[-3000:]}"
+        return results
+
+    return run
