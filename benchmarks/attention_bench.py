@@ -28,6 +28,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 import attn_core  # noqa: E402
+from benchmarks.bench_utils import write_rows  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("batch", 32, "B, sequences per step.")
@@ -41,6 +42,7 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_bool("fused_qkv", False, "Use our MHA's fused QKV projection for self-attention.")
 flags.DEFINE_list("only", [], "Run only these rows (mha_self, mha_cross, luong_dot, bahdanau).")
+flags.DEFINE_string("json_out", "", "Also write the rows as JSON here (for run_all).")
 
 
 def _pairs(dim, heads, fused_qkv=False):
@@ -198,6 +200,18 @@ def main(argv):
             results[(name, jit)] = (rate, ratio)
             print(f"{name:<10} {str(jit):<5} {rate['ours']:>11.1f} {rate['keras']:>12.1f} "
                   f"{ratio:>5.2f}x {peak['ours']:>9.1f} {peak['keras']:>10.1f}")
+    json_rows = []
+    for (name, jit), (rate, _) in results.items():
+        json_rows.append({"row": f"{name} layer, XLA {'on' if jit else 'off'}, {FLAGS.precision}",
+                          "ours": rate["ours"], "anchor": rate["keras"], "unit": "seq/s",
+                          "anchor_name": "Keras layer"})
+    for name in names:
+        if (name, True) in results:
+            json_rows.append({"row": f"{name} layer (ours), XLA on vs off, {FLAGS.precision}",
+                              "ours": results[(name, True)][0]["ours"],
+                              "anchor": results[(name, False)][0]["ours"], "unit": "seq/s",
+                              "anchor_name": "XLA off"})
+    write_rows(FLAGS.json_out, json_rows)
     for jit in (False, True):
         if ("mha_self", jit) in results:
             rate, _ = results[("mha_self", jit)]

@@ -35,3 +35,25 @@ def print_table(rows, columns, float_format="{:.2f}"):
     for row in rows:
         cells = [float_format.format(v) if isinstance(v, float) else str(v) for v in row]
         print("| " + " | ".join(cells) + " |")
+
+
+def write_rows(path, rows):
+    """Writes comparison rows as JSON for `benchmarks.run_all` (nothing when `path` is empty).
+
+    Args:
+        path: The `--json_out` file, or "" / None.
+        rows: Dicts with `row` (name), `ours`, `anchor` (figures measured in the same run),
+            `unit`, `anchor_name` and optionally `lower_is_better` (memory, seconds). The
+            `ratio` is added so that > 1 always means ours is better: ours / anchor, or
+            anchor / ours when lower is better.
+    """
+    if not path:
+        return
+    out = []
+    for row in rows:
+        row = dict(row)
+        num, den = ((row["anchor"], row["ours"]) if row.get("lower_is_better")
+                    else (row["ours"], row["anchor"]))
+        row["ratio"] = num / den if den else float("nan")
+        out.append(row)
+    pathlib.Path(path).write_text(json.dumps(out, indent=2) + "\n")

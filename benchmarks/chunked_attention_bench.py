@@ -19,6 +19,8 @@ import time
 
 from absl import app, flags
 
+from benchmarks.bench_utils import write_rows
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("lengths", ["1024", "4096", "8192", "16384"], "Sequence lengths T.")
 flags.DEFINE_list("paths", ["plain", "chunked"], "Which paths to run.")
@@ -26,6 +28,7 @@ flags.DEFINE_integer("plain_max_length", 8192,
                      "Longest T for the plain path (16384 needs tens of GiB; it is estimated).")
 flags.DEFINE_integer("chunk_size", 512, "Keys per block on the chunked path.")
 flags.DEFINE_integer("steps", 3, "Timed steps per row (after one warm-up step).")
+flags.DEFINE_string("json_out", "", "Also write the chunked-vs-plain rows as JSON (run_all).")
 flags.DEFINE_string("_child", None, "Internal: run one measurement, as 'path,T'.")
 
 HEADS, MODEL_DIM = 8, 512
@@ -119,6 +122,18 @@ def main(argv):
                         note += f" (target <= 1.5x: {'met' if ratio <= 1.5 else 'MISSED'})"
                 print(f"| {length} | {path} | {row['seconds']:.3f} | {row['peak_gib']:.2f} | "
                       f"{note.strip()} |")
+    json_rows = []
+    for length in map(int, FLAGS.lengths):
+        ours, plain = rows.get(("chunked", length), {}), rows.get(("plain", length), {})
+        if "seconds" in ours and "seconds" in plain:
+            json_rows += [
+                {"row": f"chunked vs plain MHA path, T={length}, step time", "unit": "s",
+                 "ours": ours["seconds"], "anchor": plain["seconds"], "lower_is_better": True,
+                 "anchor_name": "plain path"},
+                {"row": f"chunked vs plain MHA path, T={length}, peak RSS", "unit": "GiB",
+                 "ours": ours["peak_gib"], "anchor": plain["peak_gib"], "lower_is_better": True,
+                 "anchor_name": "plain path"}]
+    write_rows(FLAGS.json_out, json_rows)
 
 
 if __name__ == "__main__":

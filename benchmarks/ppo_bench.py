@@ -21,7 +21,7 @@ import sys
 
 from absl import app, flags
 
-from benchmarks.bench_utils import run_module
+from benchmarks.bench_utils import run_module, write_rows
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("root", "runs/ppo_bench", "Where the model directories go.")
@@ -29,6 +29,7 @@ flags.DEFINE_list("only", [], "Run only these rows, e.g. --only=cartpole,speed."
 flags.DEFINE_integer("seed", 1, "Seed of every run.")
 flags.DEFINE_list("extra", [], "Extra flags for every training run.")
 flags.DEFINE_integer("speed_steps", 200_000, "Env steps of each speed run.")
+flags.DEFINE_string("json_out", "", "speed: also write the rows against SB3 as JSON.")
 flags.DEFINE_string("sb3_venv", "runs/sb3venv",
                     "SB3's own virtual environment (under the git-ignored runs/).")
 
@@ -118,14 +119,18 @@ def speed_rows():
     result = subprocess.run([str(python), "-c", SB3_SCRIPT, str(FLAGS.speed_steps),
                              str(FLAGS.seed)], capture_output=True, text=True, check=True)
     sb3 = json.loads(result.stdout.strip().splitlines()[-1])
-    rows = []
+    rows, json_rows = [], []
     for label, m in (("speed: attention vs SB3 PPO", ours), ("speed: mlp vs SB3 PPO", mlp)):
+        json_rows.append({"row": f"PPO CartPole-v1 x8, {m['policy']} policy, vs SB3 PPO (64-64)",
+                          "unit": "env-steps/s", "ours": m["steps_per_second"],
+                          "anchor": sb3["steps_per_second"], "anchor_name": "SB3 PPO"})
         rows.append([label, "CartPole-v1 x8", FLAGS.speed_steps,
                      f"{m['eval_mean_return']:.1f} ± {m['eval_std_return']:.1f}",
                      f"SB3 {sb3['steps_per_second']:.0f} steps/s "
                      f"({sb3['eval_mean_return']:.1f})",
                      m["steps_per_second"] / sb3["steps_per_second"], m["steps_per_second"],
                      m["wall_minutes"]])
+    write_rows(FLAGS.json_out, json_rows)
     return rows
 
 

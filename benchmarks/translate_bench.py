@@ -17,7 +17,7 @@ import sys
 
 from absl import app, flags
 
-from benchmarks.bench_utils import QUIET_ENV, print_table, run_module
+from benchmarks.bench_utils import QUIET_ENV, print_table, run_module, write_rows
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("suite", "builtin", ["builtin", "variants", "spa", "speed"], "Which table.")
@@ -27,6 +27,8 @@ flags.DEFINE_string("spa_file", "../shared/data/spa-eng/spa.txt", "The spa-eng c
 flags.DEFINE_list("extra", [], "Extra flags for every run, e.g. --extra=--units=128.")
 flags.DEFINE_list("only", [], "Run only these rows of the suite, e.g. --only=transformer.")
 flags.DEFINE_bool("reuse", False, "Reuse a row's finished model directory instead of training.")
+flags.DEFINE_integer("speed_steps", 300, "speed: training steps per run.", lower_bound=20)
+flags.DEFINE_string("json_out", "", "speed: also write the XLA and precision rows as JSON.")
 flags.DEFINE_list("alphas", ["0.6", "1.0", "1.4"],
                   "spa: beam-5 length penalties tried on the dev split; the best is used on test.")
 
@@ -127,15 +129,29 @@ def main(argv):
                      "BLEU beam 5 (dev-tuned a)", "tgt tok/s", f"BLEU / {SPA_BASELINE_BLEU}",
                      f"tok/s / {SPA_BASELINE_TOKENS:.0f}"])
     else:
-        rows = []
-        for precision in ("float32", "mixed_bfloat16"):
-            for jit in ("false", "true"):
-                m = run(f"speed_{precision}_{jit}", f"--precision={precision}",
-                        f"--jit_compile={jit}", "--max_steps=300", "--eval_every=300",
-                        "--train_size=20000", minutes=FLAGS.minutes or 3)
-                rows.append([precision, jit, m["tokens_per_second"],
-                             m["decode_sentences_per_second"], m["bleu"]])
-        table(rows, ["precision", "xla", "train tgt tok/s", "decode sent/s (greedy)", "BLEU"])
+        speed()
+
+
+def speed():
+    rows, rate = [], {}
+    steps = FLAGS.speed_steps
+    for precision in ("float32", "mixed_bfloat16"):
+        for jit in ("false", "true"):
+            m = run(f"speed_{precision}_{jit}", f"--precision={precision}",
+                    f"--jit_compile={jit}", f"--max_steps={steps}", f"--eval_every={steps}",
+                    "--train_size=20000", minutes=FLAGS.minutes or 3)
+            rows.append([precision, jit, m["tokens_per_second"],
+                         m["decode_sentences_per_second"], m["bleu"]])
+            rate[precision, jit] = m["tokens_per_second"]
+    table(rows, ["precision", "xla", "train tgt tok/s", "decode sent/s (greedy)", "BLEU"])
+    name = f"NMT training (built-in corpus, GRU 256 + Luong, {steps} steps)"
+    write_rows(FLAGS.json_out, [
+        {"row": f"{name}, XLA on vs off, float32", "unit": "tgt tok/s",
+         "ours": rate["float32", "true"], "anchor": rate["float32", "false"],
+         "anchor_name": "XLA off"},
+        {"row": f"{name}, mixed_bfloat16 vs float32, XLA off", "unit": "tgt tok/s",
+         "ours": rate["mixed_bfloat16", "false"], "anchor": rate["float32", "false"],
+         "anchor_name": "float32"}])
 
 
 if __name__ == "__main__":
