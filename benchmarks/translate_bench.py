@@ -4,6 +4,7 @@ r"""translate benchmarks: each row is a real `python -m translate.train` run.
     python -m benchmarks.translate_bench --suite=variants --minutes=4
     python -m benchmarks.translate_bench --suite=spa --minutes=30
     python -m benchmarks.translate_bench --suite=speed
+    python -m benchmarks.translate_bench --suite=keras     # vs the TF tutorial's Keras model
 
 Every run writes its model directory under --root and its metrics.json is
 read back; the script prints one table per suite with the figures and, where
@@ -20,15 +21,17 @@ from absl import app, flags
 from benchmarks.bench_utils import QUIET_ENV, print_table, run_module, write_rows
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("suite", "builtin", ["builtin", "variants", "spa", "speed"], "Which table.")
+flags.DEFINE_enum("suite", "builtin", ["builtin", "variants", "spa", "speed", "keras"],
+                  "Which table.")
 flags.DEFINE_string("root", "runs/bench", "Where the model directories go.")
 flags.DEFINE_float("minutes", None, "Training budget per run (default: the suite's own).")
 flags.DEFINE_string("spa_file", "../shared/data/spa-eng/spa.txt", "The spa-eng corpus.")
 flags.DEFINE_list("extra", [], "Extra flags for every run, e.g. --extra=--units=128.")
 flags.DEFINE_list("only", [], "Run only these rows of the suite, e.g. --only=transformer.")
 flags.DEFINE_bool("reuse", False, "Reuse a row's finished model directory instead of training.")
-flags.DEFINE_integer("speed_steps", 300, "speed: training steps per run.", lower_bound=20)
-flags.DEFINE_string("json_out", "", "speed: also write the XLA and precision rows as JSON.")
+flags.DEFINE_integer("speed_steps", 300, "speed, keras: training steps per run.",
+                     lower_bound=20)
+flags.DEFINE_string("json_out", "", "speed, keras: also write the comparison rows as JSON.")
 flags.DEFINE_list("alphas", ["0.6", "1.0", "1.4"],
                   "spa: beam-5 length penalties tried on the dev split; the best is used on test.")
 
@@ -128,8 +131,51 @@ def main(argv):
         table(rows, ["model", "steps", "BLEU greedy", "BLEU beam 5 (a=0.6)", "dev-tuned a",
                      "BLEU beam 5 (dev-tuned a)", "tgt tok/s", f"BLEU / {SPA_BASELINE_BLEU}",
                      f"tok/s / {SPA_BASELINE_TOKENS:.0f}"])
+    elif FLAGS.suite == "keras":
+        against_keras()
     else:
         speed()
+
+
+def against_keras():
+    """Training tokens/s on spa-eng: ours against the TF tutorial's Keras model, same size.
+
+    The tutorial trains on 64 padded sentences a batch; ours batches by tokens. Ours runs
+    twice: with its default batching, and with the tutorial's mean target tokens a batch.
+    """
+    steps = FLAGS.speed_steps
+    root = pathlib.Path(FLAGS.root)
+    root.mkdir(parents=True, exist_ok=True)
+    out = root / "keras_tutorial.json"
+    cmd = [sys.executable, "-m", "benchmarks.keras_nmt_baseline", f"--train_file={FLAGS.spa_file}",
+           "--reverse", f"--steps={steps}", f"--json_out={out}"]
+    print("$", " ".join(cmd), flush=True)
+    result = subprocess.run(cmd, env=QUIET_ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    if result.returncode:
+        sys.exit(f"keras_nmt_baseline failed:\n{result.stderr[-3000:]}")
+    keras_run = json.loads(out.read_text())
+    matched = int(round(keras_run["target_tokens"] / keras_run["steps"]))
+    common = [f"--train_file={FLAGS.spa_file}", "--reverse", f"--max_steps={steps}",
+              f"--eval_every={steps}", "--dev_eval_sentences=100"]
+    ours = {}
+    for name, batch in (("default batching", None), (f"{matched} tokens a batch", matched)):
+        args = [*common] + ([f"--tokens_per_batch={batch}"] if batch else [])
+        ours[name] = run(f"keras_ours_{batch or 'default'}", *args, minutes=FLAGS.minutes or 15)
+    rows, json_rows = [], []
+    for name, m in ours.items():
+        rate = m["tokens_per_second"]
+        rows.append([f"ours (GRU 256, Luong), {name}", rate, keras_run["tokens_per_second"],
+                     rate / keras_run["tokens_per_second"]])
+        json_rows.append({"row": f"NMT training on spa-eng, ours ({name}) vs the tutorial's Keras "
+                                 f"model (64 sentences a batch), {steps} steps",
+                          "unit": "tgt tok/s", "ours": rate,
+                          "anchor": keras_run["tokens_per_second"],
+                          "anchor_name": "Keras tutorial design"})
+    print(f"\nspa-eng, {steps} steps each; the tutorial model has "
+          f"{keras_run['parameters']:,} parameters\n")
+    table(rows, ["run", "tgt tok/s", "Keras tutorial tgt tok/s", "ratio"])
+    write_rows(FLAGS.json_out, json_rows)
 
 
 def speed():
