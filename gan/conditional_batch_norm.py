@@ -12,9 +12,14 @@ class ConditionalBatchNorm(keras.layers.Layer):
 
     The batch statistics, the moving statistics and the normalization are computed in
     float32 whatever the compute dtype (so float16 never holds a variance); the result is
-    cast back to the compute dtype. The per-class gain starts at 1 and the bias at 0 (de
-    Vries et al. 2017; Miyato & Koyama 2018). With `num_classes=0` it is plain batch
-    normalization with one learned gain and bias.
+    cast back to the compute dtype. The batch statistics are those of the global batch:
+    inside a `tf.distribute` strategy, the per-channel sums of x and x² (and the counts)
+    are all-reduced over every replica (`keras.ops.moments(..., synchronized=True)`; the
+    gradient flows through the all-reduce), so that a step on R replicas of B/R examples
+    normalizes like a step on one replica of B, and every replica computes the same
+    update of the moving statistics (kept from the first replica). The per-class gain
+    starts at 1 and the bias at 0 (de Vries et al. 2017; Miyato & Koyama 2018). With
+    `num_classes=0` it is plain batch normalization with one learned gain and bias.
 
     Letters: B batch, H height, W width, C channels.
 
@@ -73,8 +78,8 @@ class ConditionalBatchNorm(keras.layers.Layer):
     def call(self, inputs, labels=None, training=False):
         x = ops.cast(inputs, "float32")
         if training:
-            mean = ops.mean(x, axis=(0, 1, 2))  # [C]
-            variance = ops.mean(ops.square(x - mean), axis=(0, 1, 2))  # [C]
+            # [C] each; a collective op under a strategy: every replica must get here.
+            mean, variance = ops.moments(x, axes=(0, 1, 2), synchronized=True)
             m = self.momentum
             self.moving_mean.assign(m * read_float32(self.moving_mean) + (1.0 - m) * mean)
             self.moving_variance.assign(

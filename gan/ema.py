@@ -15,6 +15,10 @@ def update_ema(model: keras.Model, ema_model: keras.Model, decay) -> None:
     The non-trainable variables (spectral-norm u, batch-norm moving statistics) are copied,
     as in BigGAN and StudioGAN, so the EMA generator normalizes like the live one.
 
+    Under a `tf.distribute` strategy, call it in the cross-replica context (after
+    `strategy.run`): every worker then updates its own copies of the mirrored variables
+    from its own copies of G's, which the replicas keep equal, without communicating.
+
     Args:
         model: the trained generator.
         ema_model: a generator of the same config, built.

@@ -84,9 +84,13 @@ class ModelConfig:
         return self.num_classes > 0
 
     def save(self, model_dir) -> pathlib.Path:
-        """Writes the config as `<model_dir>/model_config.json`."""
+        """Writes the config as `<model_dir>/model_config.json`, atomically (another worker
+        may be reading it)."""
+        from attn_core.checkpoint import atomic_write
+
         path = pathlib.Path(model_dir) / "model_config.json"
-        path.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        text = json.dumps(dataclasses.asdict(self), indent=2) + "\n"
+        atomic_write(path, lambda f: f.write(text.encode()))
         return path
 
     @classmethod

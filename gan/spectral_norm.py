@@ -33,9 +33,12 @@ class SpectralNorm(keras.layers.Wrapper):
     (channels; the embedding dimension for `Embedding`) and K the rest.
 
     The vector u [1, N] is a float32, non-trainable variable updated by the power iteration
-    when `training=True`; its aggregation is `only_first_replica`, so inside a
-    `tf.distribute` strategy every replica computes the same update from the same
-    (mirrored) kernel and the first replica's value is kept.
+    when `training=True`. Its aggregation is `mean`: inside a `tf.distribute` strategy
+    every replica computes the update from the same (mirrored) kernel and u, and the
+    all-reduced mean is assigned on every replica of every worker: workers whose matrix
+    products round differently (other CPUs) still keep the same u, where
+    `only_first_replica` would keep each worker's own first replica's. (The mean of R
+    equal values is that value, exactly for R = 2, within an ulp otherwise.)
 
     Example:
 
@@ -93,7 +96,7 @@ class SpectralNorm(keras.layers.Wrapper):
         self.u = self.add_weight(
             name="u", shape=(1, units), dtype="float32", trainable=False,
             initializer=keras.initializers.RandomNormal(stddev=1.0),
-            aggregation="only_first_replica",
+            aggregation="mean",
         )
         self.built = True
 
@@ -109,7 +112,7 @@ class SpectralNorm(keras.layers.Wrapper):
         u, v = ops.stop_gradient(u), ops.stop_gradient(v)
         sigma = ops.sum(ops.matmul(v, matrix) * u)  # σ ≈ vᵀ W u, differentiable in W
         if training:
-            self.u.assign(u)
+            self.u.assign(u)  # an all-reduce under a strategy: every replica must get here
         return kernel / sigma, sigma
 
     def call(self, inputs, training=False):

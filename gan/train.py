@@ -9,6 +9,16 @@ A model directory is resumed when it holds a checkpoint (kill and rerun the same
 It collects sample grids (`samples/`), TensorBoard events and, at the end, `metrics.json`
 (FID, KID, precision/recall on the features of a domain classifier, trained on first use
 and cached, see `gan.train_classifier`).
+
+Multi-worker training: start the same command on every worker, each with its `TF_CONFIG`,
+`--strategy=multi_worker` and the same `--model_dir` on a shared filesystem. The batch
+sizes are global; only the chief (worker 0) writes in the model directory, trains the
+cached classifier and evaluates; every worker resumes from the chief's checkpoints and,
+after training, logs `weights fingerprint: <hex>`, equal on every worker.
+
+    TF_CONFIG='{"cluster": {"worker": ["host0:2222", "host1:2222"]},
+                "task": {"type": "worker", "index": 0}}' \
+        python -m gan.train --strategy=multi_worker --model_dir=/shared/runs/sagan
 """
 
 import os
@@ -23,6 +33,7 @@ import dataclasses  # noqa: E402
 import sys  # noqa: E402
 
 from absl import app, flags  # noqa: E402
+from absl import logging as absl_logging  # noqa: E402
 
 from attn_core import flags as common_flags  # noqa: E402
 from attn_core import run_dir, strategy  # noqa: E402
@@ -64,18 +75,23 @@ def define_flags():
                         "~/.cache/attn_suite/gan_classifier/<dataset>_<R>px).")
 
 
+def check_extractor_spec(spec):
+    """Raises `DataError` unless `--fid_extractor` is classifier, none or inception:PATH."""
+    if spec not in ("classifier", "none") and not spec.startswith("inception:"):
+        raise DataError("Expected --fid_extractor to be classifier, none or "
+                        f"inception:WEIGHTS_PATH. Received: fid_extractor={spec!r}")
+
+
 def feature_extractor_for(spec, data, log=print):
     """The metric features from `--fid_extractor`; trains the classifier on first use."""
     from gan.classifier import classifier_info, default_classifier_dir, train_classifier
     from gan.feature_extractor import FeatureExtractor
 
+    check_extractor_spec(spec)
     if spec == "none":
         return None
     if spec.startswith("inception:"):
         return FeatureExtractor.inception(spec[len("inception:"):])
-    if spec != "classifier":
-        raise DataError("Expected --fid_extractor to be classifier, none or "
-                        f"inception:WEIGHTS_PATH. Received: fid_extractor={spec!r}")
     directory = FLAGS.classifier_dir or default_classifier_dir(data.name, data.resolution)
     info = classifier_info(directory)
     if info is None:
@@ -90,46 +106,56 @@ def feature_extractor_for(spec, data, log=print):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS["verbosity"].present:  # TensorFlow's INFO lines (strategy set-up) would
+        absl_logging.set_verbosity(absl_logging.WARNING)  # drown a one-line error
     try:
         common = common_flags.common_config_from_flags()
         train_config = TrainConfig(**{f.name: getattr(FLAGS, f.name)
                                       for f in dataclasses.fields(TrainConfig)})
+        check_extractor_spec(FLAGS.fid_extractor)
         workdir = FLAGS.model_dir or common.workdir
-        # Before any TensorFlow op (resizing runs some): --cpu_devices splits the CPU.
-        strategy.make_strategy(common.strategy, common.cpu_devices)
+        if common.strategy == "multi_worker" and not workdir:
+            raise ValueError("Expected --model_dir with --strategy=multi_worker (the same "
+                             "shared directory on every worker). Received: none")
+        # Before any TensorFlow op (resizing runs some): --cpu_devices splits the CPU, and
+        # MultiWorkerMirroredStrategy must come first (it also waits for every worker).
+        dist = strategy.make_strategy(common.strategy, common.cpu_devices)
+        chief = strategy.is_chief(dist)
+        train_config.check_replicas(dist.num_replicas_in_sync)
         data = load_dataset(FLAGS.dataset, FLAGS.resolution, common.seed)
         print(data.summary())
         if workdir:
-            workdir = run_dir.resolve_workdir(workdir)
-        else:
+            workdir = model_dir_lib.resolve_model_dir(workdir, create=chief)
+        else:  # one process: it is the chief
             name = FLAGS.dataset.replace("/", "_").replace(":", "-")
             workdir = run_dir.make_run_dir("runs", ["gan", name, FLAGS.attention, common.seed])
-        try:
-            model_config = ModelConfig.load(workdir)
+        model_config, resumed = model_dir_lib.load_or_create_config(workdir, ModelConfig(
+            resolution=FLAGS.resolution, image_channels=data.channels,
+            num_classes=data.num_classes if FLAGS.conditional else 0, z_dim=FLAGS.z_dim,
+            g_channels=FLAGS.g_channels, d_channels=FLAGS.d_channels,
+            attention=FLAGS.attention, g_attention_res=FLAGS.g_attention_res,
+            d_attention_res=FLAGS.d_attention_res), save=chief)
+        if resumed and chief:  # other workers may just see the config the chief saved
             print(f"resuming the model of {workdir / 'model_config.json'}")
-        except FileNotFoundError:
-            model_config = ModelConfig(
-                resolution=FLAGS.resolution, image_channels=data.channels,
-                num_classes=data.num_classes if FLAGS.conditional else 0, z_dim=FLAGS.z_dim,
-                g_channels=FLAGS.g_channels, d_channels=FLAGS.d_channels,
-                attention=FLAGS.attention, g_attention_res=FLAGS.g_attention_res,
-                d_attention_res=FLAGS.d_attention_res)
-            model_config.save(workdir)
         if (model_config.resolution, model_config.image_channels) != (data.resolution,
                                                                       data.channels):
             raise DataError(f"Expected data of the saved model's {model_config.resolution} px "
                             f"and {model_config.image_channels} channels. Received: "
                             f"{data.resolution} px, {data.channels} channels")
-        model_dir_lib.save_data_info(workdir, data.name, data.class_names)
+        if chief:
+            model_dir_lib.save_data_info(workdir, data.name, data.class_names)
+        # Only the chief evaluates, so only it trains the cached classifier on first use
+        # (the other workers wait for it in their first collective op).
         extractor = (feature_extractor_for(FLAGS.fid_extractor, data)
-                     if train_config.eval_samples else None)
+                     if train_config.eval_samples and chief else None)
     except (DataError, ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     print(f"model directory: {workdir}")
     from gan.trainer import train_and_evaluate
 
-    train_and_evaluate(data, model_config, train_config, common, workdir, extractor)
+    train_and_evaluate(data, model_config, train_config, common, workdir, extractor,
+                       dist=dist)
 
 
 if __name__ == "__main__":

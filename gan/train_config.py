@@ -54,3 +54,13 @@ class TrainConfig:
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"Expected `ema_decay` in [0, 1). Received: ema_decay="
                              f"{self.ema_decay}")
+
+    def check_replicas(self, replicas: int) -> None:
+        """Checks that the global batch splits evenly over `replicas` replicas.
+
+        Raises:
+            ValueError: when `batch_size` is not a multiple of `replicas`.
+        """
+        if self.batch_size % replicas:
+            raise ValueError(f"Expected `batch_size` (the global batch) to be a multiple of "
+                             f"the {replicas} replicas. Received: batch_size={self.batch_size}")

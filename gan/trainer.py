@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from attn_core import checkpoint, metrics_file, precision, run_dir, strategy, summaries
 from attn_core.heatmap import figure_to_png_bytes
+from gan import replica_agreement
 from gan.attention_overlay import plot_attention_overlay
 from gan.discriminator import Discriminator
 from gan.ema import copy_weights, update_ema
@@ -72,7 +73,12 @@ def fixed_noise(model_config, seed):
 def _noise_dataset(batch_size, z_dim, num_classes, seed, start):
     """Batches of (z_d [B, Z], y_d [B], z_g [B, Z], y_g [B]): the noise and fake labels of D's
     and G's steps, drawn from stateless seeds (seed, example index), so that a resumed run
-    continues the same stream."""
+    continues the same stream.
+
+    B is the global batch: zipped with the real images and distributed, replica r of R
+    gets rows [r·B/R, (r+1)·B/R) of every batch, whatever the number of workers, and
+    every worker draws the same global batch (the stream depends on nothing else).
+    """
 
     def draw(index):
         seeds = tf.random.experimental.stateless_split(
@@ -89,12 +95,21 @@ def _noise_dataset(batch_size, z_dim, num_classes, seed, start):
 
 
 def train_and_evaluate(data, model_config, train_config, common, workdir,
-                       feature_extractor=None, log=print):
+                       feature_extractor=None, log=print, dist=None):
     """Trains G and D with the hinge loss, keeps an EMA of G, and evaluates it.
 
     Resumes from `workdir/checkpoints` when there is a checkpoint. Writes sample grids
     (`workdir/samples/step_XXXXXXX.png`), TensorBoard events, attention figures and, at
-    the end, `metrics.json`.
+    the end, `metrics.json`. Logs `weights fingerprint: <hex>` (of G, D and the EMA G)
+    after training.
+
+    Under a `tf.distribute` strategy the batch size is global, and a step on R replicas
+    is the single-replica step on the same global batch: each replica gets its slice of
+    the real images and of the noise, G's batch norm uses the global statistics, the
+    losses are means over the global batch and the gradients are summed over replicas.
+    With several workers (`MultiWorkerMirroredStrategy`) all of them resume from the
+    chief's checkpoints in the shared `workdir`, but only the chief (worker 0) writes
+    there and evaluates; every worker runs the same collective ops in the same order.
 
     Args:
         data: a `gan.image_data.ImageData` at the config's resolution.
@@ -103,21 +118,32 @@ def train_and_evaluate(data, model_config, train_config, common, workdir,
         common: an `attn_core.flags.CommonConfig` (seed, precision, strategy, ...).
         workdir: the model directory.
         feature_extractor: a `gan.feature_extractor.FeatureExtractor` for the final
-            metrics, or None to skip them.
+            metrics, or None to skip them (only the chief uses it).
         log: where progress lines go.
+        dist: the `tf.distribute.Strategy` (default: made from `common.strategy` and
+            `common.cpu_devices`; a multi-worker one must be made once per process, so
+            pass it when it exists).
 
     Returns:
-        The metrics dict also written to `workdir/metrics.json`.
+        The metrics dict, also written to `workdir/metrics.json` by the chief.
+
+    Raises:
+        ValueError: when the batch size is not a multiple of the replicas.
+        RuntimeError: when the workers resumed from different steps.
     """
     workdir = pathlib.Path(workdir)
     tc, mc = train_config, model_config
-    dist = strategy.make_strategy(common.strategy, common.cpu_devices)
+    if dist is None:
+        dist = strategy.make_strategy(common.strategy, common.cpu_devices)
     precision.set_precision_policy(common.precision)
     run_dir.set_seeds(common.seed)
     replicas = dist.num_replicas_in_sync
-    if tc.batch_size % replicas:
-        raise ValueError(f"Expected --batch_size to be a multiple of the {replicas} replicas. "
-                         f"Received: batch_size={tc.batch_size}")
+    tc.check_replicas(replicas)
+    worker, workers = strategy.worker_info(dist)
+    chief = strategy.is_chief(dist)
+    if workers > 1:
+        log(f"worker {worker} of {workers}" + ("" if chief else
+                                               f": not the chief, writes nothing in {workdir}"))
     fp16 = precision.needs_loss_scaling(common.precision)
 
     with dist.scope():
@@ -125,19 +151,24 @@ def train_and_evaluate(data, model_config, train_config, common, workdir,
     log(f"generator: {generator.count_params():,} parameters, discriminator: "
         f"{discriminator.count_params():,}, {replicas} replica(s), {common.precision}")
     objects = checkpoint_objects(generator, discriminator, ema, g_opt, d_opt)
-    ckpts = checkpoint.CheckpointManager(workdir / "checkpoints", max_to_keep=2)
+    ckpts = checkpoint.CheckpointManager(workdir / "checkpoints", max_to_keep=2,
+                                         read_only=not chief)
     state = _State()
     restored = ckpts.restore(objects)
     if restored is not None:
         state = _State(**restored)
         log(f"resumed from step {state.step}")
+    replica_sum = replica_agreement.make_replica_sum(dist)
+    replica_agreement.check_same_step(replica_sum, state.step)
 
     real = make_dataset(data.train_images, data.train_labels, tc.batch_size,
                         seed=common.seed + state.step)
     noise = _noise_dataset(tc.batch_size, mc.z_dim, mc.num_classes, common.seed,
                            state.step * tc.d_steps * tc.batch_size)
     dataset = tf.data.Dataset.zip((real, noise)).prefetch(tf.data.AUTOTUNE)
-    batches = iter(dist.experimental_distribute_dataset(dataset))
+    options = tf.data.Options()  # every worker runs the pipeline and keeps its replicas' rows
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    batches = iter(dist.experimental_distribute_dataset(dataset.with_options(options)))
     global_batch = float(tc.batch_size)
 
     def labels_or_none(labels):
@@ -155,6 +186,8 @@ def train_and_evaluate(data, model_config, train_config, common, workdir,
             loss = loss / global_batch
             scaled = d_opt.scale_loss(loss) if fp16 else loss
         grads = tape.gradient(scaled, discriminator.trainable_variables)
+        if fp16:  # every replica must skip, or apply, the same steps
+            grads = replica_agreement.poison_unless_all_finite(grads)
         d_opt.apply(grads, discriminator.trainable_variables)
         return loss, tf.reduce_sum(real_logits), tf.reduce_sum(fake_logits)
 
@@ -166,6 +199,8 @@ def train_and_evaluate(data, model_config, train_config, common, workdir,
             loss = tf.reduce_sum(generator_hinge_loss(logits)) / global_batch
             scaled = g_opt.scale_loss(loss) if fp16 else loss
         grads = tape.gradient(scaled, generator.trainable_variables)
+        if fp16:
+            grads = replica_agreement.poison_unless_all_finite(grads)
         g_opt.apply(grads, generator.trainable_variables)
         return loss
 
@@ -188,14 +223,14 @@ def train_and_evaluate(data, model_config, train_config, common, workdir,
         before = scale_of(g_opt)
         loss = total(dist.run(g_replica, args=(batch,)))
         skipped = tf.cast(scale_of(g_opt) < before, tf.int32)
-        update_ema(generator, ema, decay)
+        update_ema(generator, ema, decay)  # cross-replica: every worker updates its copies
         return loss, skipped
 
     attention_blocks = {name: model.attention for name, model in
                         (("generator", generator), ("discriminator", discriminator))
                         if model.attention is not None}
     z_fixed, y_fixed = fixed_noise(mc, common.seed)
-    writer = summaries.SummaryWriter(workdir)
+    writer = summaries.SummaryWriter(workdir, enabled=chief)
     if state.step == 0:
         writer.hparams_table(dataclasses.asdict(mc) | dataclasses.asdict(tc)
                              | dataclasses.asdict(common) | {"dataset": data.name})
@@ -226,7 +261,9 @@ def train_and_evaluate(data, model_config, train_config, common, workdir,
     stop_reason = "steps"
     first_step = state.step
     while state.step < tc.steps:
-        if state.train_seconds >= budget:
+        # The workers' clocks differ: they vote, so that all stop after the same step.
+        over_budget = state.train_seconds >= budget
+        if budget < float("inf") and replica_agreement.any_replica(replica_sum, over_budget):
             stop_reason = "time_budget"
             break
         start = time.perf_counter()
@@ -263,15 +300,18 @@ def train_and_evaluate(data, model_config, train_config, common, workdir,
                             "charts/skipped_steps_g": state.g_skipped}
             writer.scalars(state.step, scalars)
             progbar.update(state.step, [("d", d_loss), ("g", g_loss), ("img/s", rate)])
-        if state.step % tc.sample_every == 0:
+        if state.step % tc.sample_every == 0 and chief:
             write_samples()
         if state.step % tc.checkpoint_every == 0 or state.step == tc.steps:
             ckpts.save(state.step, objects, dataclasses.asdict(state))
             window[1] = time.perf_counter()
-    if ckpts.latest() != state.step:
+    if chief and ckpts.latest() != state.step:
         ckpts.save(state.step, objects, dataclasses.asdict(state))
-    grid = write_samples()
-    log(f"\nsamples: {grid}")
+    fingerprint = strategy.weights_fingerprint(  # equal on every worker that kept in sync
+        generator.variables + discriminator.variables + ema.variables)
+    log(f"weights fingerprint: {fingerprint}")
+    if chief:
+        log(f"\nsamples: {write_samples()}")
 
     metrics = {
         "steps": state.step,
@@ -290,7 +330,7 @@ def train_and_evaluate(data, model_config, train_config, common, workdir,
         metrics[f"gamma_{name}"] = float(block.gamma.numpy())
     if fp16:
         metrics |= {"skipped_steps_d": state.d_skipped, "skipped_steps_g": state.g_skipped}
-    if feature_extractor is not None and tc.eval_samples:
+    if chief and feature_extractor is not None and tc.eval_samples:  # no collective ops
         eval_start = time.perf_counter()
         metrics |= evaluate_generator(ema, feature_extractor, data, tc.eval_samples, mc.z_dim,
                                       seed=common.seed)
@@ -298,6 +338,7 @@ def train_and_evaluate(data, model_config, train_config, common, workdir,
         writer.scalars(state.step, {f"eval/{k}": metrics[k]
                                     for k in ("fid", "kid", "precision", "recall", "fid_floor")})
     writer.close()
-    metrics_file.write_metrics(workdir, metrics)
+    if chief:
+        metrics_file.write_metrics(workdir, metrics)
     log(json.dumps(metrics, indent=2))
     return metrics

@@ -18,6 +18,7 @@ def bad_runs(tmp_path_factory):
         "unknown_dataset": ["--dataset=imagenet"],
         "bad_extractor": ["--fid_extractor=inception:" + str(root / "missing.h5"),
                           "--dataset=folder:" + str(root / "empty")],
+        "batch_replicas": ["--strategy=mirrored", "--cpu_devices=2", "--batch_size=7"],
     }
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     processes = {
@@ -35,6 +36,7 @@ def bad_runs(tmp_path_factory):
     ("resolution", "Received: resolution=48"),
     ("unknown_dataset", "Received: dataset='imagenet'"),
     ("bad_extractor", "no image files"),
+    ("batch_replicas", "multiple of the 2 replicas. Received: batch_size=7"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(bad_runs, name, message):
     code, stderr = bad_runs[name]
