@@ -4,7 +4,7 @@ import tensorflow as tf
 
 
 def ppo_loss(new_log_prob, old_log_prob, advantages, new_values, old_values, returns, entropy,
-             clip_coef, ent_coef, vf_coef, clip_vloss=True, norm_adv=True):
+             clip_coef, ent_coef, vf_coef, clip_vloss=True, norm_adv=True, adv_moments=None):
     """CleanRL's PPO objective on one minibatch of M transitions.
 
     Args:
@@ -20,6 +20,9 @@ def ppo_loss(new_log_prob, old_log_prob, advantages, new_values, old_values, ret
         vf_coef: Value loss coefficient.
         clip_vloss: Take the max of the plain and the clipped squared value errors.
         norm_adv: Normalize the advantages.
+        adv_moments: Optional `(mean, variance)` scalars to normalize the advantages with,
+            instead of this minibatch's own: under several replicas, those of the global
+            minibatch (`cross_replica.global_moments`).
 
     Returns:
         dict of scalars: `loss` (to minimize), `policy`, `value`, `entropy`, `approx_kl`
@@ -30,7 +33,8 @@ def ppo_loss(new_log_prob, old_log_prob, advantages, new_values, old_values, ret
     approx_kl = tf.reduce_mean((ratio - 1.0) - log_ratio)
     clipfrac = tf.reduce_mean(tf.cast(tf.abs(ratio - 1.0) > clip_coef, tf.float32))
     if norm_adv:
-        mean, variance = tf.nn.moments(advantages, axes=[0])
+        mean, variance = (tf.nn.moments(advantages, axes=[0]) if adv_moments is None
+                          else adv_moments)
         advantages = (advantages - mean) / (tf.sqrt(variance) + 1e-8)
     policy_loss = tf.reduce_mean(tf.maximum(
         -advantages * ratio, -advantages * tf.clip_by_value(ratio, 1 - clip_coef, 1 + clip_coef)))

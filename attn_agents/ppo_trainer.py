@@ -5,6 +5,17 @@ environments, compute GAE, then several epochs of clipped-objective minibatch up
 With `memory=K`, training minibatches are sequence chunks of L steps, each preceded by the
 K - 1 steps before it (from this rollout or the previous one), so the memory seen in
 training is the memory the policy had while acting.
+
+Under a `tf.distribute` strategy the learner update runs under the strategy (see
+`make_minibatch_step`). With `MultiWorkerMirroredStrategy` the sizes stay global: each
+worker steps its share of the `num_envs` environments (seeded differently), all workers draw
+the same model initialization and minibatch permutations (same seed), and the replica of
+each worker trains on its own rollout's part of every minibatch. Running statistics of
+`normalize_obs` and `normalize_reward` are kept per worker, from that worker's
+environments; the checkpoint holds the chief's, which every worker starts from when it
+resumes and which the final evaluation uses. Only the chief (worker 0) writes the model
+directory (configs, checkpoints, TensorBoard events, episode returns, `metrics.json`) and
+runs the final evaluation; all workers share the same directory.
 """
 
 import dataclasses
@@ -17,9 +28,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from attn_agents import model_dir
+from attn_agents import cross_replica, model_dir, workers
 from attn_agents.actor_critic import ActorCritic, zeros_like_space
 from attn_agents.agent import Agent
+from attn_agents.env_error import EnvError
 from attn_agents.env_factory import make_vector_env
 from attn_agents.evaluation import evaluate_policy
 from attn_agents.gae import compute_gae
@@ -69,48 +81,93 @@ def _chunk_indices(num_steps, num_envs, chunk, prefix):
     return time_idx.reshape(-1, prefix + chunk), env_idx.reshape(-1, prefix + chunk)
 
 
+def make_optimizer(pc, dist):
+    """The PPO optimizer (Adam), created under `dist.scope()`.
+
+    With one replica it clips the gradients' global norm to `pc.max_grad_norm` itself. With
+    several it does not clip: Keras clips each replica's gradients before summing them, so
+    `make_minibatch_step` clips the summed gradient instead.
+    """
+    with dist.scope():
+        return keras.optimizers.Adam(
+            pc.learning_rate, epsilon=1e-5,
+            global_clipnorm=pc.max_grad_norm if dist.num_replicas_in_sync == 1 else None)
+
+
 def make_minibatch_step(model, optimizer, pc, chunk, dist):
     """`(data, idx) -> terms`: one PPO optimizer step on the sequence chunks `idx` of `data`.
 
-    Under a strategy with several replicas, `idx` is split between them (`strategy.run`),
-    each replica's loss is divided by their number, and the terms are averaged.
+    Under a strategy with several replicas, each worker's `data` is its own rollout and
+    `idx` the chunks of its part of the global minibatch (the union over the workers); `idx`
+    is split between the worker's local replicas (`strategy.run`). Each replica's loss is
+    divided by the number of replicas in sync, the gradients are all-reduced by the strategy
+    and clipped to `pc.max_grad_norm` as one global gradient, the advantages are normalized
+    with the mean and std of the global minibatch, and the terms are averaged over all
+    replicas, so every worker gets the same terms (and takes the same target-KL decision).
+    One update on R replicas thus equals one update of a single replica on the global batch.
 
     Args:
         model: The `ActorCritic`.
-        optimizer: Its Keras optimizer (built under `dist.scope()`).
+        optimizer: Its Keras optimizer (`make_optimizer`: with several replicas, one that
+            does not clip).
         pc: The `PPOConfig`.
         chunk: L, the query steps of each chunk (1 without memory).
         dist: The `tf.distribute.Strategy`.
+
+    Raises:
+        ValueError: If the optimizer clips gradients under several replicas.
     """
     replicas = dist.num_replicas_in_sync
+    if replicas > 1 and (optimizer.global_clipnorm or optimizer.clipnorm
+                         or optimizer.clipvalue):
+        raise ValueError(
+            "Expected an optimizer that does not clip gradients under several replicas (see "
+            "make_optimizer): Keras would clip each replica's gradients, not their sum. "
+            f"Received: global_clipnorm={optimizer.global_clipnorm}, "
+            f"clipnorm={optimizer.clipnorm}, clipvalue={optimizer.clipvalue}")
 
     def replica_step(data, idx):
         batch_data = tf.nest.map_structure(lambda x: tf.gather(x, idx), data)
+        flat = lambda x: tf.reshape(x, [-1])  # noqa: E731
+        advantages = flat(batch_data["advantages"])
+        adv_moments = (cross_replica.global_moments(advantages)
+                       if pc.norm_adv and replicas > 1 else None)
         with tf.GradientTape() as tape:
             params, values = model.sequence_forward(batch_data["obs"], batch_data["starts"],
                                                     chunk)
-            flat = lambda x: tf.reshape(x, [-1])  # noqa: E731
             dist_ = model.distribution(tf.reshape(params, (-1, tf.shape(params)[-1])))
             actions = batch_data["actions"]
             actions = tf.reshape(actions, tf.concat([[-1], tf.shape(actions)[2:]], 0))
             terms = ppo_loss(dist_.log_prob(actions), flat(batch_data["log_probs"]),
-                             flat(batch_data["advantages"]), flat(values),
+                             advantages, flat(values),
                              flat(batch_data["values"]), flat(batch_data["returns"]),
                              dist_.entropy(), pc.clip_coef, pc.ent_coef, pc.vf_coef,
-                             pc.clip_vloss, pc.norm_adv)
+                             pc.clip_vloss, pc.norm_adv, adv_moments)
             loss = terms["loss"] / replicas
         grads = tape.gradient(loss, model.trainable_variables)
+        if replicas > 1 and pc.max_grad_norm > 0:
+            grads = cross_replica.clip_summed_gradients(grads, pc.max_grad_norm)
         optimizer.apply(grads, model.trainable_variables)
         return terms
 
+    if replicas == 1:
+        return replica_step
+
+    keys = ("loss", *LOSS_TAGS)
+    local_replicas = len(dist.extended.worker_devices)
+
     def minibatch_step(data, idx):
-        if replicas == 1:
-            return replica_step(data, idx)
-        shards = tf.split(idx, replicas)
+        # Global replica ids run worker by worker: this worker's are a block of
+        # `local_replicas` consecutive ids.
+        shards = tf.split(idx, local_replicas)
         per_replica = dist.experimental_distribute_values_from_function(
-            lambda ctx: shards[ctx.replica_id_in_sync_group])
-        terms = dist.run(replica_step, args=(data, per_replica))
-        return {k: dist.reduce("MEAN", v, axis=None) for k, v in terms.items()}
+            lambda ctx: shards[ctx.replica_id_in_sync_group % local_replicas])
+        stacked = dist.run(
+            lambda d, i: tf.stack([tf.cast(t, tf.float32) for t in
+                                   map(replica_step(d, i).get, keys)]),
+            args=(data, per_replica))
+        mean = tf.unstack(dist.reduce("MEAN", stacked, axis=None))  # one all-reduce
+        return dict(zip(keys, mean, strict=True))
 
     return minibatch_step
 
@@ -160,19 +217,25 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
         policy_config: `PolicyConfig`.
         ppo_config: `PPOConfig`.
         common: `attn_core.flags.CommonConfig` (seed, precision, strategy, jit_compile).
-        workdir: The model directory; a checkpoint there is resumed.
-        log: Where progress lines go.
+        workdir: The model directory; a checkpoint there is resumed. With several workers,
+            the same (shared) directory for all: the chief creates and writes it, every
+            worker resumes from it.
+        log: Where progress lines go; the last one before the metrics is
+            `weights fingerprint: <hex>` (identical on workers that stayed in sync).
         verbose: 1 shows a progress bar with an ETA, 0 hides it.
 
     Returns:
-        The metrics dict also written to `workdir/metrics.json`.
+        The metrics dict also written to `workdir/metrics.json` (on workers other than the
+        chief, which do not evaluate, with `eval_episodes` 0).
 
     Raises:
-        EnvError: For unsupported environments or spaces.
-        ValueError: If `chunk_length` does not divide `num_steps` with memory on.
+        EnvError: For unsupported environments or spaces, an invalid strategy (e.g. no
+            `TF_CONFIG` for `multi_worker`), or `num_envs` not divisible by the number of
+            workers.
+        ValueError: If `chunk_length` does not divide `num_steps` with memory on, or a
+            worker's part of a minibatch cannot be split between its replicas.
     """
     workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     pc, ec = ppo_config, env_config
     memory = policy_config.memory
     prefix = max(memory - 1, 0)  # P: earlier steps in front of each training chunk
@@ -180,35 +243,46 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
     if memory and pc.num_steps % chunk:
         raise ValueError(f"Expected `chunk_length` to divide `num_steps` with memory. "
                          f"Received: chunk_length={chunk}, num_steps={pc.num_steps}")
-    dist = strategy.make_strategy(common.strategy, common.cpu_devices)
+    try:
+        dist = strategy.make_strategy(common.strategy, common.cpu_devices)
+    except ValueError as error:  # e.g. no TF_CONFIG for multi_worker: shown as one line
+        raise EnvError(str(error)) from None
+    share = workers.worker_share(ec.num_envs, dist)
+    chief = share.chief
     precision.set_precision_policy(common.precision)
-    run_dir.set_seeds(common.seed)
-    model_dir.save_configs(workdir, ec, policy_config, pc)
+    run_dir.set_seeds(common.seed)  # the same model init and minibatch order on every worker
+    if chief:
+        workdir.mkdir(parents=True, exist_ok=True)
+        model_dir.save_configs(workdir, ec, policy_config, pc)
 
-    envs, reward_norm = make_vector_env(ec, training=True, gamma=pc.gamma)
-    n, steps = ec.num_envs, pc.num_steps
-    batch = n * steps
+    n, steps = share.num_envs, pc.num_steps  # this worker's N environments
+    batch = ec.num_envs * steps  # the global batch, all workers' rollouts
     num_updates = max(pc.total_timesteps // batch, 1)
-    num_chunks = batch // chunk
+    num_chunks = n * steps // chunk  # this worker's chunks
     replicas = dist.num_replicas_in_sync
-    minibatch_chunks = num_chunks // pc.num_minibatches
-    if minibatch_chunks < 1 or minibatch_chunks % replicas:
-        envs.close()
+    local_replicas = replicas // share.count
+    minibatch_chunks = num_chunks // pc.num_minibatches  # this worker's part of a minibatch
+    if minibatch_chunks < 1 or minibatch_chunks % local_replicas:
         raise ValueError(
-            f"Expected each minibatch ({num_chunks} chunks / {pc.num_minibatches} minibatches) "
-            f"to hold a positive multiple of the {replicas} replicas. "
-            f"Received: num_minibatches={pc.num_minibatches}")
+            f"Expected each worker's part of a minibatch ({num_chunks} chunks / "
+            f"{pc.num_minibatches} minibatches) to hold a positive multiple of its "
+            f"{local_replicas} replicas. Received: num_minibatches={pc.num_minibatches}")
+    envs, reward_norm = make_vector_env(ec, num_envs=n, training=True, gamma=pc.gamma)
 
     with dist.scope():
         model = ActorCritic(policy_config, envs.single_observation_space,
                             envs.single_action_space, name="policy")
-        optimizer = keras.optimizers.Adam(pc.learning_rate, epsilon=1e-5,
-                                          global_clipnorm=pc.max_grad_norm)
+        optimizer = make_optimizer(pc, dist)
         checkpoint.build_optimizer(optimizer, model)
     log(f"policy: {policy_config.policy}, {model.count_params():,} parameters, "
-        f"{replicas} replica(s); {num_updates} updates of {n} envs x {steps} steps")
+        f"{replicas} replica(s); {num_updates} updates of {ec.num_envs} envs x {steps} steps"
+        + (f"; worker {share.index} of {share.count}: {n} envs" if share.count > 1
+           else ""))
 
-    ckpts = checkpoint.CheckpointManager(workdir / "checkpoints", max_to_keep=2)
+    # Every worker resumes from the chief's checkpoints in the shared model directory; only
+    # the chief writes them.
+    ckpts = checkpoint.CheckpointManager(workdir / "checkpoints", max_to_keep=2,
+                                         read_only=not chief)
     state = _State()
     restored = ckpts.restore([model, optimizer])
     rng = np.random.default_rng(common.seed)
@@ -248,14 +322,14 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
     query_time = time_idx[:, prefix:] - prefix  # [C, L] rollout step of each query
     query_env = env_idx[:, prefix:]
 
-    writer = summaries.SummaryWriter(workdir)
+    writer = summaries.SummaryWriter(workdir, enabled=chief)
     if state.update == 0:
         writer.hparams_table(dataclasses.asdict(ec) | dataclasses.asdict(policy_config)
                              | dataclasses.asdict(pc) | dataclasses.asdict(common))
     progbar = keras.utils.Progbar(num_updates * batch, verbose=verbose, unit_name="step",
                                   stateful_metrics=["return", "SPS"])
     progbar.update(state.global_step)
-    next_obs, _ = envs.reset(seed=common.seed + 7919 * state.update)
+    next_obs, _ = envs.reset(seed=common.seed + 7919 * state.update + share.env_seed_offset)
     next_obs = observe(next_obs)
     next_start = np.ones(n, bool)
     run_start, run_start_step = time.perf_counter(), state.global_step
@@ -277,7 +351,10 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
             tf.nest.map_structure(lambda buf, x, r=row: buf.__setitem__(r, x), obs_buf,
                                   next_obs)
             starts_buf[row] = next_start
-            out = agent.act(next_obs, next_start, seed=rng.integers(0, 2**31 - 1, size=2))
+            act_seed = rng.integers(0, 2**31 - 1, size=2)  # the same draws on every worker,
+            if share.index:  # but other action samples
+                act_seed[1] = (act_seed[1] + share.index) % (2**31 - 1)
+            out = agent.act(next_obs, next_start, seed=act_seed)
             actions_buf[t], log_probs_buf[t], values_buf[t] = out.action, out.log_prob, out.value
             next_obs, reward, terminated, truncated, infos = envs.step(out.env_action)
             next_obs = observe(next_obs)
@@ -302,7 +379,7 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
                 returns = infos["episode"]["r"][done]
                 state.episodes += int(done.sum())
                 state.last_return = float(np.mean(returns))
-                writer.scalars(state.global_step + (t + 1) * n, {
+                writer.scalars(state.global_step + (t + 1) * ec.num_envs, {
                     "charts/episodic_return": state.last_return,
                     "charts/episodic_length": float(np.mean(infos["episode"]["l"][done]))})
         state.global_step += batch
@@ -319,7 +396,8 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
             "advantages": tf.constant(advantages[query_time, query_env]),
             "returns": tf.constant(returns[query_time, query_env]),
         }
-        # The minibatches of each epoch: a fresh permutation of the chunks per epoch.
+        # The minibatches of each epoch: a fresh permutation of the chunks per epoch (the
+        # same on every worker, each over its own chunks).
         orders = np.stack([rng.permutation(num_chunks) for _ in range(pc.update_epochs)])
         orders = orders.reshape(pc.update_epochs * pc.num_minibatches, minibatch_chunks)
         terms, epochs_run = update(data, tf.constant(orders, tf.int32))
@@ -348,9 +426,13 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
                                 else {})
             ckpts.save(state.update, [model, optimizer], dataclasses.asdict(state))
     envs.close()
+    log(f"weights fingerprint: {strategy.weights_fingerprint(model.variables)}")
 
-    eval_returns, eval_lengths = evaluate_policy(
-        model, ec, pc.eval_episodes, obs_rms=state.obs_rms or None, seed=common.seed + 100_003)
+    eval_returns = eval_lengths = np.zeros(0)
+    if chief:  # no collective ops in here: the other workers wait at the barrier below
+        eval_returns, eval_lengths = evaluate_policy(
+            model, ec, pc.eval_episodes, obs_rms=state.obs_rms or None,
+            seed=common.seed + 100_003)
     metrics = {
         "eval_mean_return": float(np.mean(eval_returns)) if len(eval_returns) else 0.0,
         "eval_std_return": float(np.std(eval_returns)) if len(eval_returns) else 0.0,
@@ -370,6 +452,8 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
     writer.scalars(state.global_step, {"eval/mean_return": metrics["eval_mean_return"],
                                        "eval/std_return": metrics["eval_std_return"]})
     writer.close()
-    metrics_file.write_metrics(workdir, metrics)
+    if chief:
+        metrics_file.write_metrics(workdir, metrics)
+    workers.barrier(dist)  # no worker leaves the cluster while another still needs it
     log(json.dumps(metrics, indent=2))
     return metrics
