@@ -10,6 +10,10 @@ Batches hold sentences of similar length (`tf.data.Dataset.bucket_by_sequence_le
 their sizes follow a token budget: a bucket whose longest sequence has L tokens gets
 max(1, tokens_per_batch // L) sentences, so B * max(S, T) <= tokens_per_batch for every batch
 of more than one sentence.
+
+Batches are global: under a `tf.distribute` strategy with R replicas every worker builds the
+same batches (same seed) and `split_batches` gives each replica its own rows of each one
+(`smallest_batch` says whether every replica gets at least one sentence).
 """
 
 import itertools
@@ -88,6 +92,41 @@ def bucket_plan(max_length: int, tokens_per_batch: int, bucket_width: int):
     return boundaries, batch_sizes
 
 
+def _plan(src_ids, tgt_ids, tokens_per_batch, bucket_width):
+    """Checks `make_dataset`'s arguments: (boundaries, batch_sizes, longest sequence)."""
+    _check_same_length(src_ids, tgt_ids)
+    if not len(src_ids):
+        raise ValueError("Expected at least one sentence pair. Received: len(src_ids)=0")
+    tokens_per_batch = check_count("tokens_per_batch", tokens_per_batch, minimum=1)
+    bucket_width = check_count("bucket_width", bucket_width, minimum=1)
+    longest = 1 + max(max(len(s) for s in src_ids), max(len(t) for t in tgt_ids))
+    return (*bucket_plan(longest, tokens_per_batch, bucket_width), longest)
+
+
+def smallest_batch(
+    src_ids: Sequence[Sequence[int]],
+    tgt_ids: Sequence[Sequence[int]],
+    tokens_per_batch: int,
+    bucket_width: int = DEFAULT_BUCKET_WIDTH,
+) -> tuple[int, int]:
+    """The fewest sentences a full batch of `make_dataset` holds, and the length it is for.
+
+    Args:
+        src_ids, tgt_ids, tokens_per_batch, bucket_width: as for `make_dataset`.
+
+    Returns:
+        (sentences, tokens): the batches of the longest pairs (`tokens` long, EOS/BOS
+        included) hold `sentences`; every other full batch holds at least as many. With
+        `repeat=True` every batch is full.
+
+    Raises:
+        ValueError: If the lists differ in length or are empty, or a size is not a positive
+            integer.
+    """
+    _, batch_sizes, longest = _plan(src_ids, tgt_ids, tokens_per_batch, bucket_width)
+    return min(batch_sizes[:-1]), longest
+
+
 def make_dataset(
     src_ids: Sequence[Sequence[int]],
     tgt_ids: Sequence[Sequence[int]],
@@ -116,13 +155,7 @@ def make_dataset(
         ValueError: If the lists differ in length or are empty, or a size is not a positive
             integer.
     """
-    _check_same_length(src_ids, tgt_ids)
-    if not len(src_ids):
-        raise ValueError("Expected at least one sentence pair. Received: len(src_ids)=0")
-    tokens_per_batch = check_count("tokens_per_batch", tokens_per_batch, minimum=1)
-    bucket_width = check_count("bucket_width", bucket_width, minimum=1)
-    longest = 1 + max(max(len(s) for s in src_ids), max(len(t) for t in tgt_ids))
-    boundaries, batch_sizes = bucket_plan(longest, tokens_per_batch, bucket_width)
+    boundaries, batch_sizes, _ = _plan(src_ids, tgt_ids, tokens_per_batch, bucket_width)
 
     dataset = tf.data.Dataset.from_tensor_slices((_ragged(src_ids), _ragged(tgt_ids)))
     if shuffle:
@@ -150,6 +183,52 @@ def make_dataset(
         padding_values={key: tf.constant(PAD, tf.int32) for key in KEYS},
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def split_batches(
+    dataset: tf.data.Dataset, num_parts: int, first: int = 0, count: int = 1
+) -> tf.data.Dataset:
+    """Cuts every batch of `dataset` into `num_parts` parts by rows; keeps parts
+    `first` .. `first + count - 1`, one element each, in that order.
+
+    Part i of a batch of B sentences is rows [i * B // num_parts, (i + 1) * B // num_parts):
+    the parts of all the replicas are the batch, every sentence exactly once, and their sizes
+    differ by at most one (a part is empty when B < num_parts). The padded width stays the
+    batch's. For `tf.distribute.Strategy.distribute_datasets_from_function`: the input
+    pipeline of a worker keeps the parts of its `count` replicas, which take consecutive
+    elements.
+
+    Args:
+        dataset: Elements are dicts of [B, ...] tensors (e.g. `make_dataset`'s).
+        num_parts: The replicas in sync (all workers).
+        first: The first part this input pipeline keeps.
+        count: The parts it keeps (its local replicas).
+
+    Returns:
+        A `tf.data.Dataset` of the same dicts with [B_i, ...] tensors, `count` elements for
+        each batch of `dataset` (`dataset` itself when `num_parts == 1`).
+
+    Raises:
+        ValueError: Unless 0 <= first < first + count <= num_parts (integers).
+    """
+    num_parts = check_count("num_parts", num_parts, minimum=1)
+    count = check_count("count", count, minimum=1)
+    first = check_count("first", first, minimum=0)
+    if first + count > num_parts:
+        raise ValueError(
+            f"Expected first + count <= num_parts. Received: first={first}, "
+            f"count={count}, num_parts={num_parts}"
+        )
+    if num_parts == 1:
+        return dataset
+
+    def parts(batch):
+        rows = tf.shape(next(iter(batch.values())))[0]
+        bounds = tf.range(first, first + count + 1) * rows // num_parts  # [count + 1]
+        return tf.data.Dataset.from_tensor_slices((bounds[:-1], bounds[1:])).map(
+            lambda start, stop: {key: value[start:stop] for key, value in batch.items()})
+
+    return dataset.flat_map(parts).prefetch(tf.data.AUTOTUNE)
 
 
 class EvalBatch(NamedTuple):

@@ -9,6 +9,18 @@ r"""Train the attention NMT model, then evaluate it on the test split.
 A model directory is resumed when it already holds a checkpoint. At the end
 it writes `metrics.json` (BLEU and chrF on test, speed) beside TensorBoard
 events with attention heatmaps and sample translations.
+
+Several workers (`MultiWorkerMirroredStrategy`, the cluster in `TF_CONFIG`) run the same
+command with the same --model_dir, on a filesystem they all share; --tokens_per_batch is the
+global batch:
+
+    TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]},
+                "task": {"type": "worker", "index": 0}}' \
+    python -m translate.train --strategy=multi_worker --model_dir=/shared/nmt   # index 1 on host2
+
+Each worker fits the tokenizers itself (they are deterministic) unless the model directory
+holds them already; only the chief (index 0) writes into the directory, and every worker
+resumes from its checkpoints.
 """
 
 import os
@@ -20,12 +32,13 @@ from attn_core.quiet_import import import_tensorflow_quietly  # noqa: E402
 import_tensorflow_quietly()
 
 import dataclasses  # noqa: E402
+import pathlib  # noqa: E402
 import sys  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 
 from attn_core import flags as common_flags  # noqa: E402
-from attn_core import run_dir  # noqa: E402
+from attn_core import run_dir, strategy  # noqa: E402
 from translate import builtin_corpus, corpus, model_dir  # noqa: E402
 from translate.attention_factory import ATTENTIONS  # noqa: E402
 from translate.data_error import DataError  # noqa: E402
@@ -107,8 +120,10 @@ def load_data(seed):
     return data, "en", "en", "word"
 
 
-def tokenizers_for(workdir, data, src_lang, tgt_lang, subword):
-    """Loads the model directory's tokenizers, or fits them on the training side and saves them."""
+def tokenizers_for(workdir, data, src_lang, tgt_lang, subword, save=True):
+    """Loads the model directory's tokenizers, or fits them on the training side and (when
+    `save`: the chief) saves them. Fitting is deterministic, so a worker that looks before the
+    chief has saved them fits the same ones."""
     try:
         return model_dir.load_tokenizers(workdir)
     except (FileNotFoundError, DataError):
@@ -118,9 +133,27 @@ def tokenizers_for(workdir, data, src_lang, tgt_lang, subword):
                         vocab_size=FLAGS.vocab_size)
     tgt = Tokenizer.fit([t for _, t in data.train], tgt_lang, kind=kind,
                         vocab_size=FLAGS.vocab_size)
-    src.save(workdir, "source")
-    tgt.save(workdir, "target")
+    if save:
+        src.save(workdir, "source")
+        tgt.save(workdir, "target")
     return src, tgt
+
+
+def model_directory(dist, chief, seed):
+    """--model_dir, created by the chief (read as is by the others), or a fresh run directory.
+
+    Raises:
+        ValueError: for several workers without --model_dir (theirs must be the same).
+    """
+    workers = strategy.worker_info(dist)[1]
+    if not FLAGS.model_dir:
+        if workers > 1:
+            raise ValueError(f"--strategy=multi_worker with {workers} workers needs "
+                             "--model_dir: the same directory, on a filesystem they all share")
+        return run_dir.make_run_dir("runs", ["translate", FLAGS.builtin_pair, seed])
+    if chief:
+        return run_dir.resolve_workdir(FLAGS.model_dir)
+    return pathlib.Path(FLAGS.model_dir).expanduser().resolve()
 
 
 def main(argv):
@@ -128,21 +161,23 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     common = common_flags.common_config_from_flags()
     try:
-        if FLAGS.model_dir:
-            workdir = run_dir.resolve_workdir(FLAGS.model_dir)
-        else:
-            workdir = run_dir.make_run_dir("runs", ["translate", FLAGS.builtin_pair, common.seed])
+        # Before anything else touches TensorFlow (--cpu_devices splits the CPU).
+        dist = strategy.make_strategy(common.strategy, common.cpu_devices)
+        chief = strategy.is_chief(dist)
+        workdir = model_directory(dist, chief, common.seed)
         data, src_lang, tgt_lang, subword = load_data(common.seed)
         src_lang, tgt_lang = FLAGS.src_lang or src_lang, FLAGS.tgt_lang or tgt_lang
         print(f"corpus: {data.summary()}")
-        src_tok, tgt_tok = tokenizers_for(workdir, data, src_lang, tgt_lang, subword)
+        src_tok, tgt_tok = tokenizers_for(workdir, data, src_lang, tgt_lang, subword,
+                                          save=chief)
         model_config = ModelConfig(
             architecture=FLAGS.architecture, cell=FLAGS.cell, num_layers=FLAGS.num_layers,
             units=FLAGS.units, embedding_dim=FLAGS.embedding_dim, dropout=FLAGS.dropout,
             attention=FLAGS.attention, heads=FLAGS.heads, ff_dim=FLAGS.ff_dim,
             src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size,
         )
-        model_dir.save_model_config(workdir, model_config)
+        if chief:
+            model_dir.save_model_config(workdir, model_config)
         train_config = TrainConfig(**{f.name: getattr(FLAGS, f.name)
                                       for f in dataclasses.fields(TrainConfig)})
     except (DataError, ValueError, OSError) as error:
@@ -151,7 +186,12 @@ def main(argv):
     print(f"model directory: {workdir}")
     from translate.trainer import train_and_evaluate  # imports TensorFlow
 
-    train_and_evaluate(data, (src_tok, tgt_tok), model_config, train_config, common, workdir)
+    try:
+        train_and_evaluate(data, (src_tok, tgt_tok), model_config, train_config, common,
+                           workdir, dist=dist)
+    except DataError as error:  # a batch too small to split, workers that disagree
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
