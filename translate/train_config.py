@@ -42,3 +42,10 @@ class TrainConfig:
     beam_width: int = 1
     length_penalty: float = 0.0
     coverage_penalty: float = 0.0
+
+    def __post_init__(self):
+        for name in ("tokens_per_batch", "max_length", "max_steps", "eval_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Expected `{name}` to be a positive integer. "
+                                 f"Received: {name}={value!r}")
