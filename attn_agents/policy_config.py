@@ -2,6 +2,8 @@
 
 import dataclasses
 
+from attn_core.config_checks import require_positive_ints
+
 POLICIES = ("attention", "mlp")
 
 
@@ -34,11 +36,8 @@ class PolicyConfig:
         if self.policy not in POLICIES:
             raise ValueError(f"Expected `policy` to be one of {POLICIES}. "
                              f"Received: policy={self.policy!r}")
-        for name in ("d_model", "num_heads", "attention_layers", "ff_dim", "patch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Expected `{name}` to be a positive integer. "
-                                 f"Received: {name}={value!r}")
+        require_positive_ints(self, "d_model", "num_heads", "attention_layers", "ff_dim",
+                              "patch_size")
         if isinstance(self.memory, bool) or not isinstance(self.memory, int) or self.memory < 0:
             raise ValueError(f"Expected `memory` to be a non-negative integer. "
                              f"Received: memory={self.memory!r}")

@@ -6,6 +6,8 @@ CartPole settings: 8 envs x 32 steps, 20 epochs, gamma 0.98, lambda 0.8, lr 1e-3
 
 import dataclasses
 
+from attn_core.config_checks import require_positive_ints
+
 
 @dataclasses.dataclass(frozen=True)
 class PPOConfig:
@@ -52,12 +54,8 @@ class PPOConfig:
     eval_episodes: int = 100
 
     def __post_init__(self):
-        for name in ("total_timesteps", "num_steps", "num_minibatches", "update_epochs",
-                     "chunk_length", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Expected `{name}` to be a positive integer. "
-                                 f"Received: {name}={value!r}")
+        require_positive_ints(self, "total_timesteps", "num_steps", "num_minibatches",
+                              "update_epochs", "chunk_length", "checkpoint_every")
         if not 0.0 < self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
             raise ValueError(f"Expected 0 < gamma <= 1 and 0 <= gae_lambda <= 1. "
                              f"Received: gamma={self.gamma}, gae_lambda={self.gae_lambda}")

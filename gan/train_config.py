@@ -2,6 +2,8 @@
 
 import dataclasses
 
+from attn_core.config_checks import require_positive_ints
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -39,12 +41,8 @@ class TrainConfig:
     time_budget_minutes: float = 0.0
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "d_steps", "sample_every", "checkpoint_every",
-                     "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Expected `{name}` to be a positive integer. "
-                                 f"Received: {name}={value}")
+        require_positive_ints(self, "steps", "batch_size", "d_steps", "sample_every",
+                              "checkpoint_every", "log_every")
         if self.eval_samples < 0:
             raise ValueError(f"Expected `eval_samples` >= 0. Received: eval_samples="
                              f"{self.eval_samples}")

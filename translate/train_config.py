@@ -2,6 +2,8 @@
 
 import dataclasses
 
+from attn_core.config_checks import require_positive_ints
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -44,8 +46,4 @@ class TrainConfig:
     coverage_penalty: float = 0.0
 
     def __post_init__(self):
-        for name in ("tokens_per_batch", "max_length", "max_steps", "eval_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Expected `{name}` to be a positive integer. "
-                                 f"Received: {name}={value!r}")
+        require_positive_ints(self, "tokens_per_batch", "max_length", "max_steps", "eval_every")
