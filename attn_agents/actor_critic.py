@@ -10,7 +10,7 @@ from keras import ops
 from attn_agents.attention_block import AttentionBlock
 from attn_agents.attention_pooling import AttentionPooling
 from attn_agents.policy_config import PolicyConfig
-from attn_agents.temporal_memory import TemporalMemory, memory_mask
+from attn_agents.temporal_memory import TemporalMemory, memory_windows
 from attn_agents.tokenizer_factory import make_tokenizer
 
 tfd = tfp.distributions
@@ -64,7 +64,8 @@ class ActorCritic(keras.Model):
         else:
             self.tokenizer, self.layout, self.blocks, self.pooling = None, None, [], None
             self.torso = _dense(d, np.sqrt(2), "tanh", name="torso")
-        self.memory = (TemporalMemory(d, config.num_heads, config.ff_dim, name="memory")
+        self.memory = (TemporalMemory(d, config.num_heads, config.ff_dim, config.memory,
+                                      name="memory")
                        if config.memory else None)
         self.actor_hidden = _dense(d, np.sqrt(2), "tanh", name="actor_hidden")
         self.actor_out = _dense(self.action_size, 0.01, name="actor_out")
@@ -83,8 +84,9 @@ class ActorCritic(keras.Model):
         obs = zeros_like_space(self.observation_space, 1)
         summary, _ = self.summarize(tf.nest.map_structure(tf.constant, obs))
         if self.memory is not None:
-            keys = tf.stack([summary, summary], axis=1)  # two steps: no softmax over one key
-            self.remember(summary[:, None], keys, tf.ones((1, 1, 2), tf.bool))
+            k = self.config.memory
+            self.remember(summary, tf.repeat(summary[:, None], k, axis=1),
+                          tf.ones((1, k), tf.bool))
         self.heads(summary)
         self.built = True
 
@@ -117,9 +119,12 @@ class ActorCritic(keras.Model):
             tokens = block(tokens, mask)
         return self.pooling(tokens, mask)
 
-    def remember(self, queries, keys, mask):
-        """Temporal attention: queries [B, L, D], keys [B, S, D], mask bool [B, L, S]."""
-        return self.memory(queries, keys, mask)
+    def remember(self, queries, windows, mask):
+        """Temporal attention: queries [B, D], windows [B, K, D], mask bool [B, K].
+
+        Returns `(h, weights)`: [B, D] and [B, K] (oldest step first).
+        """
+        return self.memory(queries, windows, mask)
 
     def heads(self, h):
         """Actor and critic: h [B, D] -> (distribution parameters [B, A], value [B])."""
@@ -152,11 +157,13 @@ class ActorCritic(keras.Model):
         chunks = tf.shape(starts)[0]
         summary = tf.reshape(summary, (chunks, -1, self.config.d_model))  # [C, S, D]
         if self.memory is not None:
-            mask = memory_mask(starts, num_queries, self.config.memory)  # [C, L, S]
-            h, _ = self.remember(summary[:, -num_queries:], summary, mask)  # [C, L, D]
+            k, d = self.config.memory, self.config.d_model
+            windows, mask = memory_windows(summary, starts, num_queries, k)  # [C,L,K,D], [C,L,K]
+            h, _ = self.remember(tf.reshape(summary[:, -num_queries:], (-1, d)),
+                                 tf.reshape(windows, (-1, k, d)), tf.reshape(mask, (-1, k)))
         else:
-            h = summary[:, -num_queries:]
-        params, values = self.heads(tf.reshape(h, (-1, self.config.d_model)))
+            h = tf.reshape(summary[:, -num_queries:], (-1, self.config.d_model))
+        params, values = self.heads(h)  # h: [C*L, D]
         return (tf.reshape(params, (chunks, num_queries, -1)),
                 tf.reshape(values, (chunks, num_queries)))
 

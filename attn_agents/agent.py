@@ -128,11 +128,10 @@ def _act_graph(model, obs, starts, cache, cache_valid, seed, greedy):
     summary, token_weights = model.summarize(obs)  # [N, D], [N, T]
     if model.memory is not None:
         cache_valid = tf.logical_and(cache_valid, tf.logical_not(starts)[:, None])
-        keys = tf.concat([cache, summary[:, None, :]], axis=1)  # [N, K, D]
+        window = tf.concat([cache, summary[:, None, :]], axis=1)  # [N, K, D], oldest first
         valid = tf.concat([cache_valid, tf.ones_like(starts)[:, None]], axis=1)  # [N, K]
-        h, memory_weights = model.remember(summary[:, None, :], keys, valid[:, None, :])
-        h, memory_weights = h[:, 0], memory_weights[:, 0]  # [N, D], [N, K]
-        cache, cache_valid = keys[:, 1:], valid[:, 1:]
+        h, memory_weights = model.remember(summary, window, valid)  # [N, D], [N, K]
+        cache, cache_valid = window[:, 1:], valid[:, 1:]
     else:
         h, memory_weights = summary, tf.zeros((tf.shape(summary)[0], 0))
     params, value = model.heads(h)

@@ -1,4 +1,4 @@
-"""`TemporalMemory`: causal attention of each step's summary over the last K summaries."""
+"""`TemporalMemory`: attention of each step's summary over the window of its last K steps."""
 
 import keras
 from keras import ops
@@ -6,54 +6,66 @@ from keras import ops
 import attn_core
 
 
-def memory_mask(episode_starts, num_queries, memory):
-    """Which past steps each query step may attend to: causal, K wide, within one episode.
+def memory_windows(summaries, episode_starts, num_queries, memory):
+    """The K-step window of each of the last L steps of a sequence, and what it may see.
 
-    Key step j is visible from query step i (position `S - L + i` of the sequence) when
-    `0 <= pos(i) - j < K` and no episode starts in `(j, pos(i)]`.
+    The window of the step at position `p` holds positions `p - K + 1 .. p`, oldest first
+    (the step itself last), as `Agent.act` builds it from its cache. A position is visible
+    when it exists and no episode starts in `(j, p]`.
 
-    Example: starts `[1, 0, 1, 0]`, L=2, K=3 -> query rows (steps 2, 3):
-    `[[0, 0, 1, 0], [0, 0, 1, 1]]`.
+    Example: starts `[1, 0, 1, 0]`, L=2, K=3 -> mask rows (steps 2, 3): `[[0, 0, 1], [0, 1, 1]]`.
 
     Args:
+        summaries: [B, S, D], one summary per step.
         episode_starts: bool [B, S], True where a step is the first of its episode.
         num_queries: L, the last L steps are the queries.
         memory: K.
 
     Returns:
-        bool [B, L, S], True = attend.
+        `(windows, mask)`: [B, L, K, D] and bool [B, L, K], True = attend.
     """
-    starts = ops.cast(episode_starts, "int32")
-    episode = ops.cumsum(starts, axis=1)  # [B, S]
-    length = ops.shape(starts)[1]
-    keys = ops.arange(length)[None, :]  # [1, S]
-    queries = (length - num_queries + ops.arange(num_queries))[:, None]  # [L, 1]
-    window = ops.logical_and(keys <= queries, queries - keys < memory)  # [L, S]
-    query_episode = episode[:, length - num_queries:]  # [B, L]
-    same = ops.equal(query_episode[:, :, None], episode[:, None, :])  # [B, L, S]
-    return ops.logical_and(same, window[None])
+    length = ops.shape(episode_starts)[1]
+    episode = ops.cumsum(ops.cast(episode_starts, "int32"), axis=1)  # [B, S], ids >= 0
+    pad = memory - 1  # steps before the sequence: never visible (episode id -1)
+    episode = ops.pad(episode, [[0, 0], [pad, 0]], constant_values=-1)  # [B, P + S]
+    summaries = ops.pad(summaries, [[0, 0], [pad, 0], [0, 0]])
+    # Query i sits at padded position pad + S - L + i; its window starts K - 1 before it.
+    first = length - num_queries + ops.arange(num_queries)  # [L]
+    index = first[:, None] + ops.arange(memory)[None, :]  # [L, K], padded positions
+    windows = ops.take(summaries, index, axis=1)  # [B, L, K, D]
+    key_episode = ops.take(episode, index, axis=1)  # [B, L, K]
+    query_episode = ops.take(episode, first + pad, axis=1)  # [B, L]
+    return windows, ops.equal(key_episode, query_episode[:, :, None])
 
 
 class TemporalMemory(keras.layers.Layer):
-    """A pre-LN block: `h = s + MHA(LN(s), LN(memory))`, then `h + FFN(LN(h))`.
+    """A pre-LN block over a step's window: `h = s + MHA(LN(s), LN(window) + P)`, then
+    `h + FFN(LN(h))`.
+
+    P is a learned embedding of each position in the window (how many steps ago), so the
+    block can tell the previous step from older ones, e.g. to take a velocity from two
+    positions.
 
     Args:
         d_model: D.
         num_heads: N.
         ff_dim: Feed-forward width.
+        memory: K, the window length.
 
     Call arguments:
-        queries: [B, L, D], the current steps' summaries.
-        keys: [B, S, D], the summaries of the steps in memory (the queries' own included).
-        mask: bool [B, L, S], True = attend (see `memory_mask`).
+        queries: [B, D], the current steps' summaries.
+        windows: [B, K, D], the summaries of each query's last K steps, oldest first (the
+            query's own last).
+        mask: bool [B, K], True = attend (see `memory_windows`).
 
     Returns:
-        `(outputs, weights)`: [B, L, D] and [B, L, S], weights averaged over heads.
+        `(outputs, weights)`: [B, D] and [B, K], weights averaged over heads.
     """
 
-    def __init__(self, d_model, num_heads, ff_dim, **kwargs):
+    def __init__(self, d_model, num_heads, ff_dim, memory, **kwargs):
         super().__init__(**kwargs)
         self.d_model, self.num_heads, self.ff_dim = d_model, num_heads, ff_dim
+        self.memory = memory
         self.query_norm = keras.layers.LayerNormalization(name="query_norm",
                                                           dtype=self.dtype_policy)
         self.key_norm = keras.layers.LayerNormalization(name="key_norm", dtype=self.dtype_policy)
@@ -64,22 +76,26 @@ class TemporalMemory(keras.layers.Layer):
                                       dtype=self.dtype_policy)
         self.ff2 = keras.layers.Dense(d_model, name="ff2", dtype=self.dtype_policy)
 
-    def build(self, queries_shape, keys_shape=None, mask_shape=None):
+    def build(self, queries_shape, windows_shape=None, mask_shape=None):
+        self.position = self.add_weight(
+            shape=(self.memory, self.d_model), name="position",
+            initializer=keras.initializers.RandomNormal(stddev=0.02))  # [K, D]
         shape = (None, None, self.d_model)
         for norm in (self.query_norm, self.key_norm, self.ff_norm):
             norm.build(shape)
         self.attention.build(shape, shape)
-        self.ff1.build(shape)
-        self.ff2.build((None, None, self.ff_dim))
+        self.ff1.build((None, self.d_model))
+        self.ff2.build((None, self.ff_dim))
 
-    def call(self, queries, keys, mask):
-        k = self.key_norm(keys)
-        out, scores = self.attention(self.query_norm(queries), k, attention_mask=mask,
-                                     return_attention_scores=True)  # [B,L,D], [B,N,L,S]
-        h = queries + out
+    def call(self, queries, windows, mask):
+        keys = self.key_norm(windows) + ops.cast(self.position, self.compute_dtype)  # [B,K,D]
+        out, scores = self.attention(self.query_norm(queries[:, None]), keys,
+                                     attention_mask=mask[:, None, :],
+                                     return_attention_scores=True)  # [B,1,D], [B,N,1,K]
+        h = queries + out[:, 0]
         h = h + self.ff2(self.ff1(self.ff_norm(h)))
-        return h, ops.mean(ops.cast(scores, "float32"), axis=1)
+        return h, ops.mean(ops.cast(scores[:, :, 0], "float32"), axis=1)
 
     def get_config(self):
         return super().get_config() | {"d_model": self.d_model, "num_heads": self.num_heads,
-                                       "ff_dim": self.ff_dim}
+                                       "ff_dim": self.ff_dim, "memory": self.memory}

@@ -9,7 +9,7 @@ from attn_agents.gae import compute_gae
 from attn_agents.policy_config import PolicyConfig
 from attn_agents.ppo_config import PPOConfig
 from attn_agents.ppo_loss import ppo_loss
-from attn_agents.temporal_memory import memory_mask
+from attn_agents.temporal_memory import memory_windows
 
 
 def test_gae_matches_a_hand_computed_example():
@@ -80,11 +80,20 @@ def test_ppo_loss_normalizes_advantages():
     np.testing.assert_allclose(float(big["policy"]), 0.0, atol=1e-5)
 
 
-def test_memory_mask_golden():
-    mask = memory_mask(tf.constant([[True, False, True, False]]), num_queries=2, memory=3)
-    np.testing.assert_array_equal(np.asarray(mask)[0], [[0, 0, 1, 0], [0, 0, 1, 1]])
-    mask = memory_mask(tf.constant([[True, False, False, False]]), num_queries=2, memory=2)
-    np.testing.assert_array_equal(np.asarray(mask)[0], [[0, 1, 1, 0], [0, 0, 1, 1]])
+def test_memory_windows_golden():
+    summaries = tf.constant(np.arange(4, dtype=np.float32)[None, :, None])  # step t -> [t]
+    windows, mask = memory_windows(summaries, tf.constant([[True, False, True, False]]),
+                                   num_queries=2, memory=3)
+    np.testing.assert_array_equal(np.asarray(windows)[0, :, :, 0], [[0, 1, 2], [1, 2, 3]])
+    np.testing.assert_array_equal(np.asarray(mask)[0], [[0, 0, 1], [0, 1, 1]])
+    _, mask = memory_windows(summaries, tf.constant([[True, False, False, False]]),
+                             num_queries=2, memory=2)
+    np.testing.assert_array_equal(np.asarray(mask)[0], [[1, 1], [1, 1]])
+    # A window reaching before the sequence: those positions are padding, never visible.
+    windows, mask = memory_windows(summaries[:, 2:], tf.constant([[False, False]]),
+                                   num_queries=2, memory=3)
+    np.testing.assert_array_equal(np.asarray(windows)[0, :, :, 0], [[0, 0, 2], [0, 2, 3]])
+    np.testing.assert_array_equal(np.asarray(mask)[0], [[0, 0, 1], [0, 1, 1]])
 
 
 @pytest.mark.parametrize("cls, kwargs, message", [

@@ -42,6 +42,17 @@ def test_memory_resets_at_episode_boundaries():
     assert (continued[5].memory_weights[0] > 0).all()
 
 
+def test_memory_knows_the_order_of_past_steps():
+    # Velocity from positions needs order: the same past steps in another order must give
+    # another output (a memory without position embeddings sees only the set of steps).
+    model = _model(memory=3)
+    rng = np.random.default_rng(3)
+    a, b, now = rng.normal(size=(3, 1, 3)).astype(np.float32)
+    first = _play(Agent(model), np.stack([a[0], b[0], now[0]]), [1, 0, 0])[-1]
+    swapped = _play(Agent(model), np.stack([b[0], a[0], now[0]]), [1, 0, 0])[-1]
+    assert abs(float(first.value[0]) - float(swapped.value[0])) > 1e-5
+
+
 def test_reset_forgets_and_first_call_starts_an_episode():
     model = _model()
     obs = np.ones((1, 3), np.float32)
