@@ -56,11 +56,13 @@ ROWS = {
                  "--num_minibatches=4", "--gamma=0.99", "--gae_lambda=0.95",
                  "--update_epochs=10", "--learning_rate=5e-4", "--ent_coef=0.01"],
                 300_000, 0.9, ">="),
-    "pendulum": (["--env_id=Pendulum-v1", "--num_envs=4", "--num_steps=512",
-                  "--num_minibatches=32", "--gamma=0.9", "--gae_lambda=0.95",
-                  "--update_epochs=10", "--learning_rate=1e-3", "--normalize_obs",
-                  "--normalize_reward", "--log_std_init=-0.5", "--ent_coef=0.0"],
-                 500_000, -250.0, ">="),
+    # The zoo's Pendulum settings without gSDE (4 x 1024 steps, 64-sample minibatches, 10
+    # epochs, gamma 0.9), at lr 3e-4; 300k steps, within the 500k budget.
+    "pendulum": (["--env_id=Pendulum-v1", "--num_envs=4", "--num_steps=1024",
+                  "--num_minibatches=64", "--gamma=0.9", "--gae_lambda=0.95",
+                  "--update_epochs=10", "--learning_rate=3e-4", "--normalize_obs",
+                  "--normalize_reward", "--ent_coef=0.0"],
+                 300_000, -250.0, ">="),
 }
 
 SB3_SCRIPT = r"""
