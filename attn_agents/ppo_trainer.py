@@ -454,6 +454,6 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
     writer.close()
     if chief:
         metrics_file.write_metrics(workdir, metrics)
-    workers.barrier(dist)  # no worker leaves the cluster while another still needs it
+    strategy.barrier(dist)  # no worker leaves the cluster while another still needs it
     log(json.dumps(metrics, indent=2))
     return metrics

@@ -1,4 +1,4 @@
-"""How a multi-worker PPO run shares its work: each worker's environments, and a barrier.
+"""How a multi-worker PPO run shares its work: each worker's environments.
 
 Under `MultiWorkerMirroredStrategy` every worker process steps its own vector environment
 and the learner update runs under the strategy. The run's sizes stay global: `num_envs` is
@@ -47,22 +47,3 @@ def worker_share(num_envs, dist) -> WorkerShare:
                        f"multiple of the {count} workers. Received: num_envs={num_envs}")
     local = num_envs // count
     return WorkerShare(index=index, count=count, num_envs=local, env_seed_offset=index * local)
-
-
-def barrier(dist) -> None:
-    """Waits until every worker of `dist` gets here (one tiny all-reduce; no-op on one worker).
-
-    Every worker must call it, the same number of times.
-    """
-    if strategy.worker_info(dist)[1] == 1:
-        return
-    import tensorflow as tf
-
-    def one():
-        return tf.constant(1.0)
-
-    @tf.function(autograph=False)
-    def all_reduce():
-        return dist.reduce("SUM", dist.run(one), axis=None)
-
-    all_reduce()

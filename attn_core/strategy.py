@@ -1,5 +1,6 @@
 """`tf.distribute` strategy factory for the TensorFlow-backend training entry points."""
 
+import functools
 import json
 import os
 
@@ -135,3 +136,55 @@ def weights_fingerprint(variables) -> str:
     for variable in variables:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(variable)).tobytes())
     return digest.hexdigest()[:16]
+
+
+@functools.cache
+def _sum_over_workers_fn(strategy):
+    """One `tf.function` a strategy: float64 [N] -> its sum over the first replica of each
+    worker (global replica ids run worker by worker, in blocks of the local replicas)."""
+    import tensorflow as tf
+
+    local = max(strategy.num_replicas_in_sync // worker_info(strategy)[1], 1)
+
+    def replica_fn(value):
+        ctx = tf.distribute.get_replica_context()
+        first = tf.equal(tf.math.floormod(ctx.replica_id_in_sync_group, local), 0)
+        # tf.where copies the value onto the replica's device (the input has none).
+        return ctx.all_reduce("SUM", tf.where(first, value, tf.zeros_like(value)))
+
+    @tf.function(reduce_retracing=True)
+    def total(value):
+        return strategy.experimental_local_results(strategy.run(replica_fn, args=(value,)))[0]
+
+    return total
+
+
+def worker_sum(strategy, values):
+    """The sum over the workers of `strategy` of a float64 vector each worker passes.
+
+    A collective: every worker must call it at the same point of its program, the same
+    number of times, or the workers hang. With one worker it runs no TensorFlow op.
+
+    Args:
+        strategy: A `tf.distribute.Strategy`.
+        values: Numbers, this worker's [N].
+
+    Returns:
+        float64 NumPy array [N], the same on every worker (exact for integers below 2**53).
+    """
+    import numpy as np
+
+    values = np.asarray(values, np.float64).reshape(-1)
+    if worker_info(strategy)[1] == 1:
+        return values.copy()
+    import tensorflow as tf
+
+    return np.asarray(_sum_over_workers_fn(strategy)(tf.constant(values)))
+
+
+def barrier(strategy) -> None:
+    """Waits until every worker of `strategy` gets here (a no-op on one worker).
+
+    Every worker must call it, the same number of times.
+    """
+    worker_sum(strategy, [1.0])

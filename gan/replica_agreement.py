@@ -8,6 +8,8 @@ hang.
 import numpy as np
 import tensorflow as tf
 
+from attn_core import strategy
+
 
 def poison_unless_all_finite(grads):
     """Makes the gradients of every replica non-finite when those of any replica are.
@@ -35,49 +37,26 @@ def poison_unless_all_finite(grads):
             for g in grads]
 
 
-def make_replica_sum(dist):
-    """Returns `replica_sum(values)`: the sum over every replica of every worker of a float64
-    vector that each worker passes itself.
+def check_same_step(dist, step: int) -> None:
+    """Raises on every worker when the workers resumed from different steps.
 
-    Every worker gets the same result; under the default strategy it is `values`.
+    The steps s_w of the W workers agree iff (Σ s_w)² = W·Σ s_w² (Cauchy-Schwarz), a test
+    every worker evaluates on the same all-reduced sums, so all of them raise or none.
 
     Args:
         dist: the `tf.distribute.Strategy`.
-
-    Returns:
-        A function of a sequence of N numbers to a float64 NumPy array [N].
-    """
-
-    @tf.function(jit_compile=False)
-    def replica_sum(values):  # float64 [N]
-        return dist.reduce("SUM", dist.run(tf.identity, args=(values,)), axis=None)
-
-    def call(values):
-        return np.asarray(replica_sum(tf.constant(np.asarray(values, np.float64))))
-
-    return call
-
-
-def check_same_step(replica_sum, step: int) -> None:
-    """Raises on every worker when the workers resumed from different steps.
-
-    The steps s_r agree iff (Σ s_r)² = R·Σ s_r² (Cauchy-Schwarz), a test every worker
-    evaluates on the same all-reduced sums, so all of them raise or none.
-
-    Args:
-        replica_sum: from `make_replica_sum`.
         step: this worker's resumed step.
 
     Raises:
         RuntimeError: when some workers' steps differ.
     """
-    count, total, squares = replica_sum([1.0, step, float(step) ** 2])
+    count, total, squares = strategy.worker_sum(dist, [1.0, step, float(step) ** 2])
     if total * total != count * squares:
         raise RuntimeError(
             "Expected every worker to resume from the same checkpoint of the shared "
             f"--model_dir. Received: steps averaging {total / count:g} (this worker: {step})")
 
 
-def any_replica(replica_sum, flag: bool) -> bool:
+def any_worker(dist, flag: bool) -> bool:
     """Whether `flag` is true on any worker; every worker gets the same answer."""
-    return bool(replica_sum([float(flag)])[0] > 0.0)
+    return bool(strategy.worker_sum(dist, [float(flag)])[0] > 0.0)

@@ -158,8 +158,7 @@ def train_and_evaluate(data, model_config, train_config, common, workdir,
     if restored is not None:
         state = _State(**restored)
         log(f"resumed from step {state.step}")
-    replica_sum = replica_agreement.make_replica_sum(dist)
-    replica_agreement.check_same_step(replica_sum, state.step)
+    replica_agreement.check_same_step(dist, state.step)
 
     real = make_dataset(data.train_images, data.train_labels, tc.batch_size,
                         seed=common.seed + state.step)
@@ -263,7 +262,7 @@ def train_and_evaluate(data, model_config, train_config, common, workdir,
     while state.step < tc.steps:
         # The workers' clocks differ: they vote, so that all stop after the same step.
         over_budget = state.train_seconds >= budget
-        if budget < float("inf") and replica_agreement.any_replica(replica_sum, over_budget):
+        if budget < float("inf") and replica_agreement.any_worker(dist, over_budget):
             stop_reason = "time_budget"
             break
         start = time.perf_counter()

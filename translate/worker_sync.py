@@ -10,45 +10,12 @@ Both are collectives: call them on every worker, at the same points, the same nu
 times. With one worker (default or mirrored strategy) they run no TensorFlow op.
 """
 
-import functools
 import hashlib
 
 import numpy as np
-import tensorflow as tf
 
 from attn_core import strategy
 from translate.data_error import DataError
-
-
-@functools.cache
-def _sum_over_replicas(dist):
-    """One `tf.function` a strategy: float64 [N] -> its SUM over the replicas."""
-
-    def replica_fn(value):
-        # identity: a copy on the replica's device (the function's input has none, and the
-        # reduction would have nowhere to go).
-        return tf.distribute.get_replica_context().all_reduce("SUM", tf.identity(value))
-
-    @tf.function(reduce_retracing=True)
-    def total(value):
-        return dist.experimental_local_results(dist.run(replica_fn, args=(value,)))[0]
-
-    return total
-
-
-def _all_reduce_sum(dist, per_worker):
-    """SUM over the replicas of `per_worker / local replicas`: the sum over the workers.
-
-    Args:
-        dist: the `tf.distribute.Strategy`.
-        per_worker: float64 [N], this worker's contribution.
-
-    Returns:
-        float64 [N] NumPy array, identical on every worker.
-    """
-    local = dist.num_replicas_in_sync // strategy.worker_info(dist)[1]
-    share = tf.constant(per_worker / local, tf.float64)
-    return _sum_over_replicas(dist)(share).numpy()
 
 
 def chief_values(dist, chief, values):
@@ -60,13 +27,13 @@ def chief_values(dist, chief, values):
         values: floats; the other workers' are ignored (they may pass zeros).
 
     Returns:
-        A list of floats, the chief's values (float64 throughout: integers below 2**53 and
-        the chief's floats come back exactly with one local replica a worker).
+        A list of floats, the chief's values (float64 throughout, and exact: the other
+        workers add zeros).
     """
     values = np.asarray(values, np.float64).reshape(-1)
     if strategy.worker_info(dist)[1] == 1:
         return values.tolist()
-    return _all_reduce_sum(dist, values if chief else np.zeros_like(values)).tolist()
+    return strategy.worker_sum(dist, values if chief else np.zeros_like(values)).tolist()
 
 
 def fingerprint_int(*parts):
@@ -102,7 +69,7 @@ def check_workers_agree(dist, chief, values):
     mine = [float(values[name]) for name in names]
     differ = [name for name, a, b in zip(names, mine, chief_values(dist, chief, mine),
                                          strict=True) if a != b]
-    disagreeing = int(round(_all_reduce_sum(dist, np.array([float(bool(differ))]))[0]))
+    disagreeing = int(round(strategy.worker_sum(dist, np.array([float(bool(differ))]))[0]))
     if disagreeing:
         what = f"this worker ({index}) differs from the chief in {', '.join(differ)}; " \
             if differ else ""

@@ -83,3 +83,19 @@ def test_invalid_arguments():
         make_strategy("tpu")
     with pytest.raises(ValueError, match="Received: cpu_devices=-1"):
         make_strategy("mirrored", cpu_devices=-1)
+
+
+def test_worker_sum_on_one_worker_is_the_values():
+    from attn_core.strategy import barrier, worker_sum
+
+    values = worker_sum(make_strategy(), [1, 2.5])
+    assert values.dtype == "float64" and values.tolist() == [1.0, 2.5]
+    barrier(make_strategy())  # one worker: returns at once
+
+
+def test_worker_sum_and_barrier_over_two_workers(run_two_workers):
+    results = run_two_workers("tests.helpers._worker_sum_probe", lambda index: [], timeout=120)
+    outs = [json.loads(r.stdout.strip().splitlines()[-1]) for r in results]
+    assert [o["index"] for o in outs] == [0, 1] and {o["count"] for o in outs} == {2}
+    for out in outs:  # the same exact sums on both workers (2**52 + 1 needs float64)
+        assert out["sum"] == [3.0, 2.0**52 + 1, 20.0]
