@@ -2,6 +2,7 @@ r"""gan benchmarks: each row is a real `python -m gan.train` run.
 
     python -m benchmarks.gan_bench --suite=ablation                # SAGAN vs SNGAN, 20k steps
     python -m benchmarks.gan_bench --suite=ablation --steps=5000 --minutes=60
+    python -m benchmarks.gan_bench --suite=ablation --steps=12000 --eval_seeds=1,2,3
     python -m benchmarks.gan_bench --suite=speed                   # float32 vs mixed_bfloat16
 
 `ablation` trains SAGAN and the `--attention=none` ablation with the same step budget and
@@ -31,6 +32,9 @@ flags.DEFINE_integer("seed", 0, "Seed of every run.")
 flags.DEFINE_string("dataset", "fashion_mnist", "Dataset of every run.")
 flags.DEFINE_string("json_out", "", "speed: also write the bf16-vs-float32 row as JSON.")
 flags.DEFINE_list("extra", [], "Extra flags for every run, e.g. --extra=--g_channels=64.")
+flags.DEFINE_list("eval_seeds", [], "ablation: also re-evaluate both EMA generators with these "
+                  "sampling seeds (the runs' own evaluation used --seed), to show how far FID "
+                  "and KID move with the samples alone.")
 
 
 def run(name, *args):
@@ -61,6 +65,36 @@ def ablation():
     over_floor = results["sagan"]["fid"] / max(results["sagan"]["fid_floor"], 1e-9)
     print(f"\nFID ratio SNGAN/SAGAN: {ratio:.3f} ({verdict} the --attention=none ablation); "
           f"SAGAN FID/floor: {over_floor:.2f}")
+    if FLAGS.eval_seeds:
+        resample([int(s) for s in FLAGS.eval_seeds], results["sagan"]["eval_samples"])
+
+
+def resample(seeds, num_samples):
+    """FID/KID of both trained EMA generators under other sampling seeds, and their ratio."""
+    import numpy as np
+
+    from gan.classifier import default_classifier_dir
+    from gan.evaluation import evaluate_generator
+    from gan.feature_extractor import FeatureExtractor
+    from gan.image_data import load_dataset
+    from gan.model_dir import load_ema_generator
+
+    data = load_dataset(FLAGS.dataset, 32, FLAGS.seed)
+    extractor = FeatureExtractor.load_classifier(default_classifier_dir(FLAGS.dataset, 32))
+    fids, rows = {}, []
+    for name in ("sagan", "sngan"):
+        generator, config, step = load_ema_generator(
+            pathlib.Path(FLAGS.root) / f"ablation_{name}_{FLAGS.steps}")
+        for seed in seeds:
+            m = evaluate_generator(generator, extractor, data, num_samples, config.z_dim, seed)
+            fids.setdefault(name, []).append(m["fid"])
+            rows.append([name, step, seed, m["fid"], m["kid"], m["precision"], m["recall"]])
+    print(f"\nRe-evaluated with sampling seeds {seeds} ({num_samples} samples each)\n")
+    table(rows, ["model", "steps", "sampling seed", "FID", "KID", "precision", "recall"])
+    ratios = np.array(fids["sngan"]) / np.array(fids["sagan"])
+    print(f"\nFID ratio SNGAN/SAGAN per seed: {', '.join(f'{r:.3f}' for r in ratios)}; "
+          f"SAGAN FID {np.mean(fids['sagan']):.3f} ± {np.std(fids['sagan']):.3f}, "
+          f"SNGAN {np.mean(fids['sngan']):.3f} ± {np.std(fids['sngan']):.3f}")
 
 
 def speed():
