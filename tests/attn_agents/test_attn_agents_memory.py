@@ -47,9 +47,9 @@ def test_memory_knows_the_order_of_past_steps():
     # another output (a memory without position embeddings sees only the set of steps).
     model = _model(memory=3)
     rng = np.random.default_rng(3)
-    a, b, now = rng.normal(size=(3, 1, 3)).astype(np.float32)
-    first = _play(Agent(model), np.stack([a[0], b[0], now[0]]), [1, 0, 0])[-1]
-    swapped = _play(Agent(model), np.stack([b[0], a[0], now[0]]), [1, 0, 0])[-1]
+    a, b, now = rng.normal(size=(3, 3)).astype(np.float32)
+    first = _play(Agent(model), np.stack([a, b, now]), [1, 0, 0])[-1]
+    swapped = _play(Agent(model), np.stack([b, a, now]), [1, 0, 0])[-1]
     assert abs(float(first.value[0]) - float(swapped.value[0])) > 1e-5
 
 
