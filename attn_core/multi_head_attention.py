@@ -8,6 +8,10 @@ from keras import ops
 
 from attn_core import chunked_attention as chunked
 from attn_core import masking
+from attn_core.xla_context import compiled_by_xla
+
+# Small sets (T * S up to this) take broadcast products under XLA (see `_small_sets`).
+SMALL_SET_SIZE = 64
 
 
 @keras.saving.register_keras_serializable(package="attn_core")
@@ -32,6 +36,13 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
     - Scores and the softmax are always computed in float32, even under
       `mixed_float16` / `mixed_bfloat16`; masked positions get weight 0, so
       a query with every key masked gives zeros, never NaN or a uniform row.
+    - Under XLA (`tf.function(jit_compile=True)`, or the JAX backend), short
+      sequences (T * S <= 64, e.g. the few tokens of an RL observation) run
+      the scores and the context as broadcast products over a [B, T, S, N, K]
+      layout, without transposes: XLA fuses them into a few loops, where the
+      [B * N] tiny batched matmuls cost about twice as much on a CPU
+      (fwd + bwd of a 4-token, 4-head, 64-wide block: 1.1 ms against 2.4 ms
+      for a batch of 256 on 2 cores).
     - A memory-efficient path (`attn_core.chunked_attention`): an online
       softmax over key blocks of `chunk_size`, with the backward pass
       recomputing each block, so the [T, S] scores are never stored. It is
@@ -94,8 +105,10 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             )
         )
 
-    def _projections(self, query, value, key, fused):
+    def _projections(self, query, value, key, fused, heads_first=True):
         """Q, K, V as [B, N, T, K], [B, N, S, K], [B, N, S, V] by plain matmuls.
+
+        With `heads_first=False` they stay [B, T, N, K], [B, S, N, K], [B, S, N, V].
 
         The 1/sqrt(K) scale is folded into the query kernel and bias. With
         `fused`, the three projections of a self-attention input are one
@@ -133,7 +146,7 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         for x, y in zip((query, key, value), projected, strict=True):
             shape = ops.shape(x)
             y = ops.reshape(y, (shape[0], shape[1], heads, -1))  # [B, T, N, K]
-            out.append(ops.transpose(y, (0, 2, 1, 3)))  # [B, N, T, K]
+            out.append(ops.transpose(y, (0, 2, 1, 3)) if heads_first else y)  # [B, N, T, K]
         return out
 
     def call(
@@ -206,6 +219,9 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         self, query, value, key, attention_mask, fused, training, return_attention_scores
     ):
         """The matmul path: [B, T, D] inputs -> ([B, T, *output_shape], [B, N, T, S])."""
+        if self._small_sets(query, key):
+            return self._small_set_attention(query, value, key, attention_mask, fused, training,
+                                             return_attention_scores)
         q, k, v = self._projections(query, value, key, fused)
         scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # [B, N, T, S]
         if attention_mask is not None:
@@ -223,6 +239,33 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
                 weights = weights * any_key
         output = self._output_projection(query, context)
         return output, (weights if return_attention_scores else None)
+
+    @staticmethod
+    def _small_sets(query, key):
+        """Whether the broadcast path applies: static T and S with T * S <= 64, under XLA."""
+        t, s = query.shape[1], key.shape[1]
+        return t is not None and s is not None and t * s <= SMALL_SET_SIZE and compiled_by_xla()
+
+    def _small_set_attention(self, query, value, key, attention_mask, fused, training,
+                             return_attention_scores):
+        """`_fast_attention` for short sequences, as broadcast products under XLA."""
+        q, k, v = self._projections(query, value, key, fused, heads_first=False)  # [B,T|S,N,K]
+        scores = ops.sum(q[:, :, None] * k[:, None], axis=-1)  # [B, T, S, N]
+        if attention_mask is not None:
+            attention_mask = ops.expand_dims(attention_mask, -1)  # [B, T, S, 1]
+        weights = masking.masked_softmax(scores, attention_mask, axis=2, zero_empty_rows=False)
+        weights = ops.cast(weights, self.compute_dtype)  # [B, T, S, N]
+        dropped = self._dropout_layer(weights, training=training) if self._dropout else weights
+        context = ops.sum(dropped[..., None] * v[:, None], axis=2)  # [B, T, N, V]
+        if attention_mask is not None:
+            any_key = ops.cast(masking.has_any_key(attention_mask, axis=2), weights.dtype)
+            context = context * any_key  # any_key: [B, T, 1, 1]
+            if return_attention_scores:
+                weights = weights * any_key
+        output = self._output_projection(query, context, heads_first=False)
+        if not return_attention_scores:
+            return output, None
+        return output, ops.transpose(weights, (0, 3, 1, 2))  # [B, N, T, S]
 
     def _chunked_call(self, query, value, key, query_mask, value_mask, key_mask, attention_mask,
                       fused, use_causal_mask):
@@ -246,9 +289,11 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             context = context * keep
         return self._output_projection(query, context)
 
-    def _output_projection(self, query, context):
-        """[B, N, T, V] context -> [B, T, *output_shape] through the output kernel."""
-        context = ops.transpose(context, (0, 2, 1, 3))  # [B, T, N, V]
+    def _output_projection(self, query, context, heads_first=True):
+        """[B, N, T, V] context ([B, T, N, V] with `heads_first=False`) -> [B, T, *output_shape]
+        through the output kernel."""
+        if heads_first:
+            context = ops.transpose(context, (0, 2, 1, 3))  # [B, T, N, V]
         shape = ops.shape(query)
         kernel = self._output_dense.kernel  # [N, V, *out]
         out_shape = tuple(kernel.shape[2:])
