@@ -88,8 +88,8 @@ class Agent:
         if episode_start is None:
             episode_start = np.full(self.num_envs, self._fresh)
         seed = _ZERO_SEED if seed is None else np.resize(np.asarray(seed, np.int32), 2)
-        out = self._act(obs, np.asarray(episode_start, bool), self.cache, self.cache_valid,
-                        seed, bool(greedy))
+        out = _call(self._act, (obs, np.asarray(episode_start, bool), self.cache,
+                                self.cache_valid, seed), bool(greedy))
         action, log_prob, value, cache, cache_valid, token_w, memory_w = out
         if commit:
             self.cache, self.cache_valid = cache, cache_valid
@@ -122,6 +122,35 @@ def _compiled(model, name, graph, jit_compile):
         cache[key] = tf.function(lambda *args: graph(model, *args), jit_compile=jit_compile,
                                  reduce_retracing=not jit_compile)
     return cache[key]
+
+
+def _call(function, args, *static):
+    """`function(*args, *static)`, through the concrete function traced for these inputs.
+
+    A `tf.function` call binds its arguments and looks up its trace on every call, about
+    0.6 ms of Python per acting step here, several times the policy's own compute on a
+    batch of 8. The concrete function for each input signature (shapes, dtypes and the
+    Python `static` arguments) is kept on `function`, and called on the flat tensors.
+
+    Args:
+        function: A `tf.function`.
+        args: Its tensor arguments (arrays, tensors, or nests of them, e.g. dict observations).
+        *static: Its trailing Python arguments (part of the signature).
+
+    Returns:
+        What `function` returns.
+    """
+    tensors = tf.nest.map_structure(tf.convert_to_tensor, args)
+    flat = tf.nest.flatten(tensors)
+    key = (static, tuple((tuple(t.shape), t.dtype) for t in flat))
+    cache = function.__dict__.setdefault("_concrete_by_signature", {})
+    concrete = cache.get(key)
+    if concrete is None:
+        concrete = cache[key] = function.get_concrete_function(*tensors, *static)
+    call_flat = getattr(concrete, "_call_flat", None)  # TF's fast path; public call otherwise
+    if call_flat is None:
+        return concrete(*tensors)
+    return call_flat(flat, concrete.captured_inputs)
 
 
 def _act_graph(model, obs, starts, cache, cache_valid, seed, greedy):
