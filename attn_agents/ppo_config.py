@@ -23,7 +23,9 @@ class PPOConfig:
         num_minibatches: Minibatches per epoch.
         update_epochs: Passes over each rollout.
         norm_adv: Normalize advantages within each minibatch.
-        clip_coef: PPO ratio clip epsilon.
+        clip_coef: PPO ratio clip epsilon at the start.
+        anneal_clip: Decay `clip_coef` (the ratio and the value clip) linearly to 0 over the
+            run, as the SB3 zoo's `clip_range: lin_0.2`.
         clip_vloss: Clip the value update around the old value by `clip_coef` too.
         ent_coef: Entropy bonus coefficient.
         vf_coef: Value loss coefficient.
@@ -44,6 +46,7 @@ class PPOConfig:
     update_epochs: int = 20
     norm_adv: bool = True
     clip_coef: float = 0.2
+    anneal_clip: bool = False
     clip_vloss: bool = True
     ent_coef: float = 0.0
     vf_coef: float = 0.5

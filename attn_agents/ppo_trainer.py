@@ -94,7 +94,7 @@ def make_optimizer(pc, dist):
             global_clipnorm=pc.max_grad_norm if dist.num_replicas_in_sync == 1 else None)
 
 
-def make_minibatch_step(model, optimizer, pc, chunk, dist):
+def make_minibatch_step(model, optimizer, pc, chunk, dist, clip_coef=None):
     """`(data, idx) -> terms`: one PPO optimizer step on the sequence chunks `idx` of `data`.
 
     Under a strategy with several replicas, each worker's `data` is its own rollout and
@@ -113,6 +113,8 @@ def make_minibatch_step(model, optimizer, pc, chunk, dist):
         pc: The `PPOConfig`.
         chunk: L, the query steps of each chunk (1 without memory).
         dist: The `tf.distribute.Strategy`.
+        clip_coef: The clip epsilon: a variable (read at each step, for `anneal_clip`), or
+            None for `pc.clip_coef`.
 
     Raises:
         ValueError: If the optimizer clips gradients under several replicas.
@@ -125,6 +127,8 @@ def make_minibatch_step(model, optimizer, pc, chunk, dist):
             "make_optimizer): Keras would clip each replica's gradients, not their sum. "
             f"Received: global_clipnorm={optimizer.global_clipnorm}, "
             f"clipnorm={optimizer.clipnorm}, clipvalue={optimizer.clipvalue}")
+
+    clip = pc.clip_coef if clip_coef is None else clip_coef
 
     def replica_step(data, idx):
         batch_data = tf.nest.map_structure(lambda x: tf.gather(x, idx), data)
@@ -141,7 +145,7 @@ def make_minibatch_step(model, optimizer, pc, chunk, dist):
             terms = ppo_loss(dist_.log_prob(actions), flat(batch_data["log_probs"]),
                              advantages, flat(values),
                              flat(batch_data["values"]), flat(batch_data["returns"]),
-                             dist_.entropy(), pc.clip_coef, pc.ent_coef, pc.vf_coef,
+                             dist_.entropy(), clip, pc.ent_coef, pc.vf_coef,
                              pc.clip_vloss, pc.norm_adv, adv_moments)
             loss = terms["loss"] / replicas
         grads = tape.gradient(loss, model.trainable_variables)
@@ -274,6 +278,9 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
                             envs.single_action_space, name="policy")
         optimizer = make_optimizer(pc, dist)
         checkpoint.build_optimizer(optimizer, model)
+        # Set from the update number (not checkpointed), like the learning rate.
+        clip_coef = (tf.Variable(pc.clip_coef, trainable=False, name="clip_coef")
+                     if pc.anneal_clip else None)
     log(f"policy: {policy_config.policy}, {model.count_params():,} parameters, "
         f"{replicas} replica(s); {num_updates} updates of {ec.num_envs} envs x {steps} steps"
         + (f"; worker {share.index} of {share.count}: {n} envs" if share.count > 1
@@ -306,7 +313,8 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
     # All epochs x minibatches of one rollout run in one graph call (XLA with --jit_compile
     # on one replica; under a strategy, `strategy.run` inside the loop).
     update = tf.function(
-        functools.partial(run_update, make_minibatch_step(model, optimizer, pc, chunk, dist),
+        functools.partial(run_update,
+                          make_minibatch_step(model, optimizer, pc, chunk, dist, clip_coef),
                           num_minibatches=pc.num_minibatches,
                           target_kl=pc.target_kl),
         jit_compile=bool(common.jit_compile) and replicas == 1)
@@ -339,9 +347,12 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
         update_start = time.perf_counter()
         state.update += 1
         learning_rate = pc.learning_rate
+        remaining = 1.0 - (state.update - 1.0) / num_updates
         if pc.anneal_lr:
-            learning_rate *= 1.0 - (state.update - 1.0) / num_updates
+            learning_rate *= remaining
             optimizer.learning_rate.assign(learning_rate)
+        if clip_coef is not None:
+            clip_coef.assign(pc.clip_coef * remaining)
         if prefix:
             agent.rebuild_memory(
                 tf.nest.map_structure(lambda x: np.swapaxes(x[:prefix], 0, 1), obs_buf),
@@ -416,6 +427,7 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
             "losses/explained_variance": float(
                 1.0 - np.var(returns - values_buf) / variance) if variance > 0 else 0.0,
             "charts/learning_rate": learning_rate,
+            "charts/clip_coef": float(pc.clip_coef if clip_coef is None else clip_coef.numpy()),
             "charts/SPS": sps, "charts/epochs": epochs_run}
         writer.scalars(state.global_step, scalars)
         progbar.update(state.global_step, [("return", state.last_return), ("SPS", sps)])

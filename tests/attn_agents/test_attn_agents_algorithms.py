@@ -163,3 +163,32 @@ def test_in_graph_update_equals_the_eager_loop(target_kl):
     np.testing.assert_allclose(kl, eager_kl, rtol=1e-3, atol=1e-6)
     for a, b in zip(w, eager_w, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_a_clip_variable_is_read_at_every_step():
+    """`anneal_clip`: the compiled step reads the clip epsilon's current value."""
+    import gymnasium as gym
+    import keras
+
+    from attn_agents.actor_critic import ActorCritic
+    from attn_agents.ppo_trainer import make_minibatch_step
+
+    rng = np.random.default_rng(0)
+    chunks = 8
+    data = {"obs": tf.constant(rng.normal(size=(chunks, 1, 3)), tf.float32),
+            "starts": tf.constant(np.zeros((chunks, 1), bool)),
+            "actions": tf.constant(rng.integers(0, 2, (chunks, 1))),
+            **{k: tf.constant(rng.normal(size=(chunks, 1)), tf.float32)
+               for k in ("values", "advantages", "returns")},
+            # Old log-probs far from the policy's, so every ratio is far from 1.
+            "log_probs": tf.constant(np.full((chunks, 1), np.log(0.05)), tf.float32)}
+    keras.utils.set_random_seed(0)
+    model = ActorCritic(PolicyConfig(d_model=16, num_heads=2, ff_dim=16),
+                        gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Discrete(2))
+    clip = tf.Variable(0.2, trainable=False)
+    step = tf.function(make_minibatch_step(
+        model, keras.optimizers.SGD(0.0), PPOConfig(), 1, tf.distribute.get_strategy(), clip))
+    idx = tf.range(chunks)
+    assert float(step(data, idx)["clipfrac"]) == 1.0  # |ratio - 1| ~ 9 > 0.2
+    clip.assign(100.0)
+    assert float(step(data, idx)["clipfrac"]) == 0.0

@@ -74,3 +74,24 @@ def test_same_seed_same_run(tmp_path):
     for key in wa.files:
         if key != "__paths__":
             np.testing.assert_array_equal(wa[key], wb[key])
+
+
+def test_anneal_clip_decays_the_clip_with_the_learning_rate(tmp_path):
+    import dataclasses
+
+    import tensorflow as tf
+
+    ppo = dataclasses.replace(ONE_UPDATE, total_timesteps=192, anneal_clip=True)
+    metrics, _ = _train(tmp_path, policy="mlp", ppo=ppo)
+    assert metrics["updates"] == 3
+    logged = {}
+    for path in tmp_path.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag in ("charts/clip_coef", "charts/learning_rate"):
+                    logged.setdefault(value.tag, []).append(
+                        float(tf.make_ndarray(value.tensor)))
+    np.testing.assert_allclose(logged["charts/clip_coef"], [0.2, 0.2 * 2 / 3, 0.2 / 3],
+                               rtol=1e-6)
+    np.testing.assert_allclose(logged["charts/learning_rate"], [1e-3, 1e-3 * 2 / 3, 1e-3 / 3],
+                               rtol=1e-6)
