@@ -126,34 +126,40 @@ def test_dropout_changes_training_output_only():
     assert not np.allclose(np_(layer(query, training=True)), np_(layer(query)))
 
 
-def test_short_sequences_under_xla_take_the_broadcast_path(monkeypatch):
-    """T * S <= 64 under XLA: broadcast products, with Keras' outputs and scores."""
+def _count_small_set_calls(monkeypatch):
     calls = []
     path = attn_core.MultiHeadAttention._small_set_attention
     monkeypatch.setattr(attn_core.MultiHeadAttention, "_small_set_attention",
                         lambda self, *args: calls.append(1) or path(self, *args))
+    return calls
+
+
+@pytest.mark.parametrize("config", CONFIGS[:2])
+def test_short_sequences_under_xla_take_the_broadcast_path(monkeypatch, config):
+    """T * S <= 64 under XLA: broadcast products, with Keras' outputs and scores."""
+    calls = _count_small_set_calls(monkeypatch)
     query, value = rand(2, 4, 8), rand(2, 6, 8, seed=1)
-    for config in CONFIGS[:2]:
-        ours, theirs = _pair(config, query, value)
-        mask = lengths_mask([2, 6], 6)
-        a, a_w = jit(lambda q, v: ours(q, v, value_mask=mask, return_attention_scores=True))(
-            query, value)
-        b, b_w = theirs(query, value, value_mask=mask, return_attention_scores=True)
-        np.testing.assert_allclose(np_(a), np_(b), atol=1e-5)
-        np.testing.assert_allclose(np_(a_w), np_(b_w), atol=1e-5)
-        # A query with no key gives zeros, as on the matmul path.
-        empty = lengths_mask([0, 6], 6)
-        a, a_w = jit(lambda q, v: ours(q, v, value_mask=empty, return_attention_scores=True))(
-            query, value)
-        assert np.all(np_(a)[0] == 0.0) and np.all(np_(a_w)[0] == 0.0)
-        np.testing.assert_allclose(np_(a)[1], np_(ours(query, value, value_mask=empty))[1],
-                                   atol=1e-5)
+    ours, theirs = _pair(config, query, value)
+    mask = lengths_mask([2, 6], 6)
+    a, a_w = jit(lambda q, v: ours(q, v, value_mask=mask, return_attention_scores=True))(
+        query, value)
+    b, b_w = theirs(query, value, value_mask=mask, return_attention_scores=True)
+    np.testing.assert_allclose(np_(a), np_(b), atol=1e-5)
+    np.testing.assert_allclose(np_(a_w), np_(b_w), atol=1e-5)
+    # A query with no key gives zeros, as on the matmul path.
+    empty = lengths_mask([0, 6], 6)
+    a, a_w = jit(lambda q, v: ours(q, v, value_mask=empty, return_attention_scores=True))(
+        query, value)
+    assert np.all(np_(a)[0] == 0.0) and np.all(np_(a_w)[0] == 0.0)
+    np.testing.assert_allclose(np_(a)[1], np_(ours(query, value, value_mask=empty))[1],
+                               atol=1e-5)
     assert calls, "the broadcast path was not taken"
-    # Longer sequences keep the matmul path.
-    calls.clear()
-    long_query = rand(2, 9, 8)
+
+
+def test_longer_sequences_under_xla_keep_the_matmul_path(monkeypatch):
+    calls = _count_small_set_calls(monkeypatch)
     layer = attn_core.MultiHeadAttention(2, 4)
-    jit(lambda q: layer(q))(long_query)
+    jit(lambda q: layer(q))(rand(2, 9, 8))  # 9 * 9 > 64
     assert not calls
 
 
