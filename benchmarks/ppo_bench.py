@@ -116,14 +116,20 @@ def sb3_python():
 
 def speed_rows():
     ours = train("speed_attention", ["--env_id=CartPole-v1"], FLAGS.speed_steps)
+    ours_eager = train("speed_attention_nojit", ["--env_id=CartPole-v1", "--nojit_compile"],
+                       FLAGS.speed_steps)
     mlp = train("speed_mlp", ["--env_id=CartPole-v1", "--policy=mlp"], FLAGS.speed_steps)
     python = sb3_python()
     result = subprocess.run([str(python), "-c", SB3_SCRIPT, str(FLAGS.speed_steps),
                              str(FLAGS.seed)], capture_output=True, text=True, check=True)
     sb3 = json.loads(result.stdout.strip().splitlines()[-1])
     rows, json_rows = [], []
-    for label, m in (("speed: attention vs SB3 PPO", ours), ("speed: mlp vs SB3 PPO", mlp)):
-        json_rows.append({"row": f"PPO CartPole-v1 x8, {m['policy']} policy, vs SB3 PPO (64-64)",
+    for label, m, note in (("speed: attention vs SB3 PPO", ours, ""),
+                           ("speed: attention --nojit_compile vs SB3 PPO", ours_eager,
+                            ", update without XLA"),
+                           ("speed: mlp vs SB3 PPO", mlp, "")):
+        json_rows.append({"row": f"PPO CartPole-v1 x8, {m['policy']} policy{note}, vs SB3 PPO "
+                                 "(64-64)",
                           "unit": "env-steps/s", "ours": m["steps_per_second"],
                           "anchor": sb3["steps_per_second"], "anchor_name": "SB3 PPO"})
         rows.append([label, "CartPole-v1 x8", FLAGS.speed_steps,
