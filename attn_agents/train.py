@@ -91,8 +91,8 @@ def _define_from(cls, helps, skip=()):
 
 def define_flags():
     common_flags.define_common_flags()
-    # The update is 20 minibatch steps of many small ops: XLA fuses them (1.8x the env-steps/s
-    # on CartPole here). It applies on one replica; --nojit_compile turns it off.
+    # The update is 20 minibatch steps of many small ops: XLA fuses them (1.6-1.8x the
+    # env-steps/s on CartPole here). It applies on one replica; --nojit_compile turns it off.
     flags.FLAGS.set_default("jit_compile", True)
     flags.DEFINE_string("model_dir", None, "Model directory (default: a fresh run directory).")
     env = EnvConfig()
