@@ -7,7 +7,8 @@ r"""attn_agents benchmarks: each row is a real `python -m attn_agents.train` run
 Rows (issue 4 targets, attention policy unless noted): cartpole, masked_memory, masked_mlp,
 acrobot, lunarlander, doorkey, pendulum, and `speed`: env-steps/s on CartPole with 8
 environments against SB3's PPO (zoo CartPole hyperparameters, the same 64-wide layers), run
-here in the same invocation. SB3 and torch go into their own virtual environment
+here in the same invocation, for the attention policy (default XLA update, and
+`--nojit_compile`) and the MLP policy. SB3 and torch go into their own virtual environment
 (`--sb3_venv`, created on first use), never into the project's.
 
 The script prints one markdown table with the figures, the target and the ratio to it
