@@ -219,54 +219,47 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
     def _fast_attention(
         self, query, value, key, attention_mask, fused, training, return_attention_scores
     ):
-        """The matmul path: [B, T, D] inputs -> ([B, T, *output_shape], [B, N, T, S])."""
-        if self._small_sets(query, key):
-            return self._small_set_attention(query, value, key, attention_mask, fused, training,
-                                             return_attention_scores)
-        q, k, v = self._projections(query, value, key, fused)
-        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # [B, N, T, S]
+        """The matmul path: [B, T, D] inputs -> ([B, T, *output_shape], [B, N, T, S]).
+
+        Short sequences under XLA (`_small_sets`) keep the heads last: their scores and
+        context are broadcast products over [B, T, S, N, K], with no transposes.
+        """
+        small = self._small_sets(query, key)
+        q, k, v = self._projections(query, value, key, fused, heads_first=not small)
+        if small:  # q [B, T, N, K], k [B, S, N, K]
+            scores = ops.sum(q[:, :, None] * k[:, None], axis=-1)  # [B, T, S, N]
+            key_axis, mask_axis = 2, -1
+        else:  # q [B, N, T, K], k [B, N, S, K]
+            scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # [B, N, T, S]
+            key_axis, mask_axis = -1, 1
         if attention_mask is not None:
-            attention_mask = ops.expand_dims(attention_mask, 1)  # [B, 1, T, S]
+            attention_mask = ops.expand_dims(attention_mask, mask_axis)  # [B,T,S,1] | [B,1,T,S]
         # Rows with no key to attend are zeroed on the context, 4x smaller than the
         # weights here, and on the weights only when they are returned.
-        weights = masking.masked_softmax(scores, attention_mask, zero_empty_rows=False)
-        weights = ops.cast(weights, self.compute_dtype)  # [B, N, T, S]
+        weights = masking.masked_softmax(scores, attention_mask, axis=key_axis,
+                                         zero_empty_rows=False)
+        weights = ops.cast(weights, self.compute_dtype)  # [B, T, S, N] | [B, N, T, S]
         dropped = self._dropout_layer(weights, training=training) if self._dropout else weights
-        context = ops.matmul(dropped, v)  # [B, N, T, V]
+        if small:
+            context = ops.sum(dropped[..., None] * v[:, None], axis=2)  # [B, T, N, V]
+        else:
+            context = ops.matmul(dropped, v)  # [B, N, T, V]
         if attention_mask is not None:
-            any_key = ops.cast(masking.has_any_key(attention_mask), weights.dtype)  # [B, 1, T, 1]
+            any_key = ops.cast(masking.has_any_key(attention_mask, axis=key_axis),
+                               weights.dtype)  # [B, T, 1, 1] | [B, 1, T, 1]
             context = context * any_key
             if return_attention_scores:
                 weights = weights * any_key
-        output = self._output_projection(query, context)
-        return output, (weights if return_attention_scores else None)
+        output = self._output_projection(query, context, heads_first=not small)
+        if not return_attention_scores:
+            return output, None
+        return output, (ops.transpose(weights, (0, 3, 1, 2)) if small else weights)
 
     @staticmethod
     def _small_sets(query, key):
         """Whether the broadcast path applies: static T and S with T * S <= 36, under XLA."""
         t, s = query.shape[1], key.shape[1]
         return t is not None and s is not None and t * s <= SMALL_SET_SIZE and compiled_by_xla()
-
-    def _small_set_attention(self, query, value, key, attention_mask, fused, training,
-                             return_attention_scores):
-        """`_fast_attention` for short sequences, as broadcast products under XLA."""
-        q, k, v = self._projections(query, value, key, fused, heads_first=False)  # [B,T|S,N,K]
-        scores = ops.sum(q[:, :, None] * k[:, None], axis=-1)  # [B, T, S, N]
-        if attention_mask is not None:
-            attention_mask = ops.expand_dims(attention_mask, -1)  # [B, T, S, 1]
-        weights = masking.masked_softmax(scores, attention_mask, axis=2, zero_empty_rows=False)
-        weights = ops.cast(weights, self.compute_dtype)  # [B, T, S, N]
-        dropped = self._dropout_layer(weights, training=training) if self._dropout else weights
-        context = ops.sum(dropped[..., None] * v[:, None], axis=2)  # [B, T, N, V]
-        if attention_mask is not None:
-            any_key = ops.cast(masking.has_any_key(attention_mask, axis=2), weights.dtype)
-            context = context * any_key  # any_key: [B, T, 1, 1]
-            if return_attention_scores:
-                weights = weights * any_key
-        output = self._output_projection(query, context, heads_first=False)
-        if not return_attention_scores:
-            return output, None
-        return output, ops.transpose(weights, (0, 3, 1, 2))  # [B, N, T, S]
 
     def _chunked_call(self, query, value, key, query_mask, value_mask, key_mask, attention_mask,
                       fused, use_causal_mask):

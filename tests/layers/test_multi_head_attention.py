@@ -127,10 +127,11 @@ def test_dropout_changes_training_output_only():
 
 
 def _count_small_set_calls(monkeypatch):
+    """Records each trace that takes the broadcast path."""
     calls = []
-    path = attn_core.MultiHeadAttention._small_set_attention
-    monkeypatch.setattr(attn_core.MultiHeadAttention, "_small_set_attention",
-                        lambda self, *args: calls.append(1) or path(self, *args))
+    small_sets = attn_core.MultiHeadAttention._small_sets
+    monkeypatch.setattr(attn_core.MultiHeadAttention, "_small_sets",
+                        staticmethod(lambda q, k: small_sets(q, k) and not calls.append(1)))
     return calls
 
 
