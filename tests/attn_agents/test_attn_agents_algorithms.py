@@ -109,6 +109,17 @@ def test_configs_validate_their_arguments(cls, kwargs, message):
         cls(**kwargs)
 
 
+def _chunk_batch(rng, chunks, old_prob):
+    """A rollout of `chunks` one-step chunks of a 3-feature, 2-action task, as the trainer's
+    `data` dict; every old action had probability `old_prob`."""
+    return {"obs": tf.constant(rng.normal(size=(chunks, 1, 3)), tf.float32),
+            "starts": tf.constant(rng.random((chunks, 1)) < 0.2),
+            "actions": tf.constant(rng.integers(0, 2, (chunks, 1))),
+            **{k: tf.constant(rng.normal(size=(chunks, 1)), tf.float32)
+               for k in ("values", "advantages", "returns")},
+            "log_probs": tf.constant(np.full((chunks, 1), np.log(old_prob)), tf.float32)}
+
+
 def _eager_update(step, data, orders, num_minibatches, target_kl):
     """The reference: the Python loop over epochs and minibatches, KL checked per epoch."""
     epochs, terms = 0, None
@@ -134,12 +145,7 @@ def test_in_graph_update_equals_the_eager_loop(target_kl):
     ppo = PPOConfig(num_minibatches=2, update_epochs=3, target_kl=target_kl)
     rng = np.random.default_rng(0)
     chunks = 8
-    data = {"obs": tf.constant(rng.normal(size=(chunks, 1, 3)), tf.float32),
-            "starts": tf.constant(rng.random((chunks, 1)) < 0.2),
-            "actions": tf.constant(rng.integers(0, 2, (chunks, 1))),
-            **{k: tf.constant(rng.normal(size=(chunks, 1)), tf.float32)
-               for k in ("values", "advantages", "returns")},
-            "log_probs": tf.constant(np.full((chunks, 1), np.log(0.5)), tf.float32)}
+    data = _chunk_batch(rng, chunks, old_prob=0.5)
     orders = np.stack([rng.permutation(chunks) for _ in range(3)]).reshape(6, 4)
     results = []
     for compiled in (False, True):
@@ -173,15 +179,9 @@ def test_a_clip_variable_is_read_at_every_step():
     from attn_agents.actor_critic import ActorCritic
     from attn_agents.ppo_trainer import make_minibatch_step
 
-    rng = np.random.default_rng(0)
     chunks = 8
-    data = {"obs": tf.constant(rng.normal(size=(chunks, 1, 3)), tf.float32),
-            "starts": tf.constant(np.zeros((chunks, 1), bool)),
-            "actions": tf.constant(rng.integers(0, 2, (chunks, 1))),
-            **{k: tf.constant(rng.normal(size=(chunks, 1)), tf.float32)
-               for k in ("values", "advantages", "returns")},
-            # Old log-probs far from the policy's, so every ratio is far from 1.
-            "log_probs": tf.constant(np.full((chunks, 1), np.log(0.05)), tf.float32)}
+    # Old probabilities far from the policy's (about 0.5), so every ratio is near 10.
+    data = _chunk_batch(np.random.default_rng(0), chunks, old_prob=0.05)
     keras.utils.set_random_seed(0)
     model = ActorCritic(PolicyConfig(d_model=16, num_heads=2, ff_dim=16),
                         gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Discrete(2))
