@@ -12,6 +12,7 @@ from attn_agents.attention_pooling import AttentionPooling
 from attn_agents.policy_config import PolicyConfig
 from attn_agents.temporal_memory import TemporalMemory, memory_windows
 from attn_agents.tokenizer_factory import make_tokenizer
+from attn_agents.vector_tokenizer import VectorTokenizer
 
 tfd = tfp.distributions
 
@@ -115,9 +116,13 @@ class ActorCritic(keras.Model):
             x = self.torso(self._flatten(obs, self.observation_space))
             return x, tf.zeros((tf.shape(x)[0], 0))
         tokens, mask = self.tokenizer({"obs": obs} if self.wrap_obs else obs)  # [B,T,D], [B,T]
+        factors = None
+        if isinstance(self.tokenizer, VectorTokenizer):  # rank-1 tokens, none of them padding
+            factors, mask = self.tokenizer.factors(obs), None
         for block in self.blocks:
-            tokens = block(tokens, mask)
-        return self.pooling(tokens, mask)
+            tokens = block(tokens, mask=mask, factors=factors)
+            factors = None
+        return self.pooling(tokens, mask=mask)
 
     def remember(self, queries, windows, mask):
         """Temporal attention: queries [B, D], windows [B, K, D], mask bool [B, K].

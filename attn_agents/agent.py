@@ -130,7 +130,9 @@ def _call(function, args, *static):
     A `tf.function` call binds its arguments and looks up its trace on every call, about
     0.6 ms of Python per acting step here, several times the policy's own compute on a
     batch of 8. The concrete function for each input signature (shapes, dtypes and the
-    Python `static` arguments) is kept on `function`, and called on the flat tensors.
+    Python `static` arguments) is kept on `function`, and called on the flat tensors. The
+    key is read from the arrays' own shapes and dtypes, before any conversion, so a call
+    costs one `tf.constant` per array on top of the function's execution.
 
     Args:
         function: A `tf.function`.
@@ -140,17 +142,26 @@ def _call(function, args, *static):
     Returns:
         What `function` returns.
     """
-    tensors = tf.nest.map_structure(tf.convert_to_tensor, args)
-    flat = tf.nest.flatten(tensors)
-    key = (static, tuple((tuple(t.shape), t.dtype) for t in flat))
+    flat = [x if isinstance(x, (np.ndarray, tf.Tensor)) else np.asarray(x)
+            for x in tf.nest.flatten(args)]
+    key = (static, *map(_signature, flat))
     cache = function.__dict__.setdefault("_concrete_by_signature", {})
     concrete = cache.get(key)
     if concrete is None:
-        concrete = cache[key] = function.get_concrete_function(*tensors, *static)
+        concrete = cache[key] = function.get_concrete_function(
+            *tf.nest.map_structure(tf.convert_to_tensor, args), *static)
+    tensors = [x if isinstance(x, tf.Tensor) else tf.constant(x) for x in flat]
     call_flat = getattr(concrete, "_call_flat", None)  # TF's fast path; public call otherwise
     if call_flat is None:
-        return concrete(*tensors)
-    return call_flat(flat, concrete.captured_inputs)
+        return concrete(*tf.nest.pack_sequence_as(args, tensors))
+    return call_flat(tensors, concrete.captured_inputs)
+
+
+def _signature(x):
+    """(shape, dtype) of an array or tensor: the part of `_call`'s cache key it gives."""
+    if isinstance(x, np.ndarray):
+        return x.shape, x.dtype
+    return tuple(x.shape), x.dtype
 
 
 def _act_graph(model, obs, starts, cache, cache_valid, seed, greedy):

@@ -9,6 +9,15 @@ import attn_core
 class AttentionBlock(keras.layers.Layer):
     """`x + MHA(LN(x))`, then `x + FFN(LN(x))`, over a set of tokens with a padding mask.
 
+    Rank-1 tokens: when the tokens are `x_t * e_t + p_t` (a scalar times a direction, plus an
+    offset: `VectorTokenizer`'s), pass `factors=(x, e, p)` and the block computes `LN(x)` and
+    the Q, K, V projections in closed form. With `c(v) = v - mean(v)`, the layer norm of
+    token t is `r_t (x_t c(e_t) + c(p_t)) * gamma + beta` with
+    `1 / r_t^2 = mean((x_t c(e_t) + c(p_t))^2) + eps`, a quadratic in `x_t`, so each projection
+    `LN(x) W + b` is `r_t (x_t a_t + b_t) + d` with `a_t = (c(e_t) * gamma) W`,
+    `b_t = (c(p_t) * gamma) W` and `d = beta W + b`: T·D·3D multiply-adds per rollout instead
+    of B·T·D·3D. Same weights and the same function, up to float rounding.
+
     Args:
         d_model: D, the token width.
         num_heads: N.
@@ -16,7 +25,9 @@ class AttentionBlock(keras.layers.Layer):
 
     Call arguments:
         tokens: [B, T, D].
-        mask: bool [B, T], True = a real token (attend to it).
+        mask: bool [B, T], True = a real token (attend to it); None = every token is real.
+        factors: optional `(x, e, p)`: x [B, T], e and p [T, D], with
+            `tokens == x[..., None] * e + p`.
 
     Returns:
         [B, T, D]. Padded positions carry values but attend to nothing masked.
@@ -33,7 +44,7 @@ class AttentionBlock(keras.layers.Layer):
                                       dtype=self.dtype_policy)
         self.ff2 = keras.layers.Dense(d_model, name="ff2", dtype=self.dtype_policy)
 
-    def build(self, tokens_shape, mask_shape=None):
+    def build(self, tokens_shape, mask_shape=None, factors_shape=None):
         shape = (None, None, self.d_model)
         self.norm1.build(shape)
         self.attention.build(shape, shape)
@@ -41,11 +52,44 @@ class AttentionBlock(keras.layers.Layer):
         self.ff1.build(shape)
         self.ff2.build((None, None, self.ff_dim))
 
-    def call(self, tokens, mask):
-        attend = ops.logical_and(mask[:, None, :], mask[:, :, None])  # [B, T, T]
-        h = self.norm1(tokens)
-        tokens = tokens + self.attention(h, h, attention_mask=attend)
+    def call(self, tokens, mask=None, factors=None):
+        attend = (None if mask is None
+                  else ops.logical_and(mask[:, None, :], mask[:, :, None]))  # [B, T, T]
+        if factors is None:
+            h = self.norm1(tokens)
+            tokens = tokens + self.attention(h, h, attention_mask=attend)
+        else:
+            tokens = tokens + self._rank1_attention(tokens, factors, attend)
         return tokens + self.ff2(self.ff1(self.norm2(tokens)))
+
+    def _rank1_attention(self, tokens, factors, attend):
+        """`MHA(LN(tokens))` for tokens `x[..., None] * e + p`, without the projections'
+        [B·T, D] x [D, 3D] matmul (see the class docstring)."""
+        mha = self.attention
+        x, e, p = (ops.cast(f, "float32") for f in factors)  # [B, T], [T, D], [T, D]
+        e = e - ops.mean(e, axis=-1, keepdims=True)
+        p = p - ops.mean(p, axis=-1, keepdims=True)
+        variance = (x * x * ops.mean(e * e, axis=-1) + 2.0 * x * ops.mean(e * p, axis=-1)
+                    + ops.mean(p * p, axis=-1))  # [B, T]
+        r = ops.rsqrt(variance + self.norm1.epsilon)[..., None]  # [B, T, 1]
+        gamma = ops.cast(self.norm1.gamma, "float32")
+        beta = ops.cast(self.norm1.beta, "float32")
+        kernels, biases = mha._projection_weights("float32")  # [D, N*K] each
+        t = x.shape[1]
+        small = mha._small_sets(tokens, tokens)
+        projected = []
+        for kernel, bias in zip(kernels, biases, strict=True):
+            a = ops.matmul(e * gamma, kernel)  # [T, N*K]
+            b = ops.matmul(p * gamma, kernel)
+            d = ops.matmul(beta[None], kernel)[0]
+            if bias is not None:
+                d = d + bias
+            y = r * (x[..., None] * a + b) + d  # [B, T, N*K]
+            y = ops.reshape(ops.cast(y, self.compute_dtype), (-1, t, mha._num_heads,
+                                                              kernel.shape[1] // mha._num_heads))
+            projected.append(y if small else ops.transpose(y, (0, 2, 1, 3)))
+        context, _ = mha._attend(*projected, attend, not small, None, False)
+        return mha._output_projection(tokens, context, heads_first=not small)
 
     def get_config(self):
         return super().get_config() | {"d_model": self.d_model, "num_heads": self.num_heads,

@@ -22,7 +22,7 @@ class AttentionPooling(keras.layers.Layer):
 
     Call arguments:
         tokens: [B, T, D].
-        mask: bool [B, T], True = attend.
+        mask: bool [B, T], True = attend; None = every token is real.
 
     Returns:
         `(summary, weights)`: [B, D] and [B, T], the pooling weights averaged over the heads
@@ -57,12 +57,18 @@ class AttentionPooling(keras.layers.Layer):
         # gradient is 0); it is kept so that the key bias stays a trained variable, as in the
         # attention layer.
         scores = ops.matmul(h, score_weights) + ops.sum(bias(mha._key_dense) * q, axis=-1)
-        weights = masking.masked_softmax(scores, mask[:, :, None], axis=1)  # [B, T, N] float32
+        weights = masking.masked_softmax(scores, None if mask is None else mask[:, :, None],
+                                         axis=1)  # [B, T, N] float32
         weights = ops.cast(weights, dtype)  # rows with no real token are all 0
-        pooled = ops.einsum("btn,btd->bnd", weights, h)  # [B, N, D]
+        if mha._small_sets(self.query, h):  # a broadcast product: cheaper than B tiny matmuls
+            pooled = ops.sum(weights[..., None] * h[:, :, None, :], axis=1)  # [B, N, D]
+        else:
+            pooled = ops.einsum("btn,btd->bnd", weights, h)  # [B, N, D]
         context = ops.einsum("bnd,dnk->bnk", pooled, kernel(mha._value_dense))  # [B, N, K]
-        any_token = ops.cast(ops.any(mask, axis=1), dtype)[:, None, None]  # [B, 1, 1]
-        context = context + bias(mha._value_dense) * any_token
+        value_bias = bias(mha._value_dense)
+        if mask is not None:
+            value_bias = value_bias * ops.cast(ops.any(mask, axis=1), dtype)[:, None, None]
+        context = context + value_bias  # [B, N, K]
         output = ops.matmul(ops.reshape(context, (-1, heads * key_dim)),
                             ops.reshape(kernel(mha._output_dense), (heads * key_dim, -1)))
         output = output + bias(mha._output_dense)  # [B, D]

@@ -43,10 +43,22 @@ class VectorTokenizer(keras.layers.Layer):
             name="feature_embedding")
 
     def call(self, inputs):
-        x = ops.cast(inputs, self.compute_dtype)[..., None]  # [B, F, 1]
-        tokens = x * self.value_embedding + self.feature_embedding  # [B, F, D]
+        x, directions, offsets = self.factors(inputs)
+        tokens = x[..., None] * directions + offsets  # [B, F, D]
         mask = ops.ones(ops.shape(tokens)[:2], dtype="bool")
         return tokens, mask
+
+    def factors(self, inputs):
+        """The tokens' rank-1 form `(x, e, p)`, tokens = `x[..., None] * e + p`.
+
+        `AttentionBlock(..., factors=...)` uses it to skip the first projections' matmul.
+
+        Returns:
+            x [B, F], and the value and feature embeddings [F, D], in the compute dtype.
+        """
+        return (ops.cast(inputs, self.compute_dtype),
+                ops.cast(self.value_embedding, self.compute_dtype),
+                ops.cast(self.feature_embedding, self.compute_dtype))
 
     def get_config(self):
         return super().get_config() | {"num_features": self.num_features,

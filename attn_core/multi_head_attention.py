@@ -106,6 +106,23 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             )
         )
 
+    def _projection_weights(self, dtype):
+        """The Q, K, V kernels as [D, N·K], [D, N·K], [D, N·V] and their biases ([N·K], ...;
+        None without bias), in `dtype`, with the 1/sqrt(K) scale folded into the query's."""
+        scale = self._inverse_sqrt_key_dim
+        dense = (self._query_dense, self._key_dense, self._value_dense)
+        multipliers = (scale, 1.0, 1.0)
+        kernels = [
+            ops.reshape(ops.cast(d.kernel, dtype), (d.kernel.shape[0], -1)) * ops.cast(c, dtype)
+            for d, c in zip(dense, multipliers, strict=True)
+        ]
+        biases = [
+            ops.reshape(ops.cast(d.bias, dtype), (-1,)) * ops.cast(c, dtype)
+            if self._use_bias else None
+            for d, c in zip(dense, multipliers, strict=True)
+        ]
+        return kernels, biases
+
     def _projections(self, query, value, key, fused, heads_first=True):
         """Q, K, V as [B, N, T, K], [B, N, S, K], [B, N, S, V] by plain matmuls.
 
@@ -115,19 +132,8 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         `fused`, the three projections of a self-attention input are one
         matmul against the concatenated kernels, [B·T, D] x [D, N·(2K + V)].
         """
-        dtype = self.compute_dtype
-        heads, scale = self._num_heads, self._inverse_sqrt_key_dim
-        dense = (self._query_dense, self._key_dense, self._value_dense)
-        multipliers = (scale, 1.0, 1.0)
-        kernels = [
-            ops.reshape(ops.cast(d.kernel, dtype), (d.kernel.shape[0], -1)) * ops.cast(c, dtype)
-            for d, c in zip(dense, multipliers, strict=True)
-        ]  # [D, N*K], [D, N*K], [D, N*V]
-        biases = [
-            ops.reshape(ops.cast(d.bias, dtype), (-1,)) * ops.cast(c, dtype)
-            if self._use_bias else None
-            for d, c in zip(dense, multipliers, strict=True)
-        ]
+        heads = self._num_heads
+        kernels, biases = self._projection_weights(self.compute_dtype)
 
         def flat(x):
             return ops.reshape(x, (-1, x.shape[-1]))  # [B*T, D]
@@ -226,12 +232,29 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         """
         small = self._small_sets(query, key)
         q, k, v = self._projections(query, value, key, fused, heads_first=not small)
-        if small:  # q [B, T, N, K], k [B, S, N, K]
-            scores = ops.sum(q[:, :, None] * k[:, None], axis=-1)  # [B, T, S, N]
-            key_axis, mask_axis = 2, -1
-        else:  # q [B, N, T, K], k [B, N, S, K]
+        context, weights = self._attend(q, k, v, attention_mask, not small, training,
+                                        return_attention_scores)
+        return self._output_projection(query, context, heads_first=not small), weights
+
+    def _attend(self, q, k, v, attention_mask, heads_first, training, return_attention_scores):
+        """Softmax attention over projected (and pre-scaled) queries, keys and values.
+
+        Args:
+            q, k, v: [B, N, T, K], [B, N, S, K], [B, N, S, V] with `heads_first`; else
+                [B, T, N, K], [B, S, N, K], [B, S, N, V] (the broadcast-product layout of
+                `_small_sets`). The 1/sqrt(K) scale is already in `q`.
+            attention_mask: optional bool [B, T, S].
+
+        Returns:
+            `(context, weights)`: [B, N, T, V] ([B, T, N, V] heads last), and the weights
+            [B, N, T, S] in the compute dtype (None unless `return_attention_scores`).
+        """
+        if heads_first:  # q [B, N, T, K], k [B, N, S, K]
             scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))  # [B, N, T, S]
             key_axis, mask_axis = -1, 1
+        else:  # q [B, T, N, K], k [B, S, N, K]
+            scores = ops.sum(q[:, :, None] * k[:, None], axis=-1)  # [B, T, S, N]
+            key_axis, mask_axis = 2, -1
         if attention_mask is not None:
             attention_mask = ops.expand_dims(attention_mask, mask_axis)  # [B,T,S,1] | [B,1,T,S]
         # Rows with no key to attend are zeroed on the context, 4x smaller than the
@@ -240,20 +263,19 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
                                          zero_empty_rows=False)
         weights = ops.cast(weights, self.compute_dtype)  # [B, T, S, N] | [B, N, T, S]
         dropped = self._dropout_layer(weights, training=training) if self._dropout else weights
-        if small:
-            context = ops.sum(dropped[..., None] * v[:, None], axis=2)  # [B, T, N, V]
-        else:
+        if heads_first:
             context = ops.matmul(dropped, v)  # [B, N, T, V]
+        else:
+            context = ops.sum(dropped[..., None] * v[:, None], axis=2)  # [B, T, N, V]
         if attention_mask is not None:
             any_key = ops.cast(masking.has_any_key(attention_mask, axis=key_axis),
                                weights.dtype)  # [B, T, 1, 1] | [B, 1, T, 1]
             context = context * any_key
             if return_attention_scores:
                 weights = weights * any_key
-        output = self._output_projection(query, context, heads_first=not small)
         if not return_attention_scores:
-            return output, None
-        return output, (ops.transpose(weights, (0, 3, 1, 2)) if small else weights)
+            return context, None
+        return context, (weights if heads_first else ops.transpose(weights, (0, 3, 1, 2)))
 
     @staticmethod
     def _small_sets(query, key):

@@ -35,3 +35,17 @@ def test_pooling_equals_its_attention_layer(jit):
     np.testing.assert_allclose(weights.numpy(), ref_weights, atol=1e-6)
     np.testing.assert_allclose(weights.numpy()[:2].sum(-1), 1.0, atol=1e-6)
     assert np.all(weights.numpy()[0, 3:] == 0) and np.all(weights.numpy()[2] == 0)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_pooling_without_a_mask_equals_an_all_true_mask(jit):
+    rng = np.random.default_rng(1)
+    pooling = AttentionPooling(16, 4)
+    tokens = tf.constant(rng.normal(size=(3, 4, 16)).astype("float32"))
+    pooling(tokens, tf.ones((3, 4), bool))
+    for w in pooling.weights:
+        w.assign(rng.normal(size=w.shape).astype("float32") * 0.3)
+    call = tf.function(pooling, jit_compile=True) if jit else pooling
+    unmasked, masked = call(tokens, mask=None), call(tokens, tf.ones((3, 4), bool))
+    for a, b in zip(unmasked, masked, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
