@@ -15,8 +15,10 @@ class AttentionBlock(keras.layers.Layer):
     token t is `r_t (x_t c(e_t) + c(p_t)) * gamma + beta` with
     `1 / r_t^2 = mean((x_t c(e_t) + c(p_t))^2) + eps`, a quadratic in `x_t`, so each projection
     `LN(x) W + b` is `r_t (x_t a_t + b_t) + d` with `a_t = (c(e_t) * gamma) W`,
-    `b_t = (c(p_t) * gamma) W` and `d = beta W + b`: T·D·3D multiply-adds per rollout instead
-    of B·T·D·3D. Same weights and the same function, up to float rounding.
+    `b_t = (c(p_t) * gamma) W` and `d = beta W + b`: T·D·3D multiply-adds per forward pass
+    instead of B·T·D·3D, and no [B, T, D] layer norm. Same weights and the same function, up
+    to float rounding. (CartPole, batch 256: the PPO update's 20 steps took 54-58 ms against
+    76-84 ms, interleaved runs on 2 cores.)
 
     Args:
         d_model: D, the token width.
@@ -71,23 +73,25 @@ class AttentionBlock(keras.layers.Layer):
         p = p - ops.mean(p, axis=-1, keepdims=True)
         variance = (x * x * ops.mean(e * e, axis=-1) + 2.0 * x * ops.mean(e * p, axis=-1)
                     + ops.mean(p * p, axis=-1))  # [B, T]
-        r = ops.rsqrt(variance + self.norm1.epsilon)[..., None]  # [B, T, 1]
+        r = ops.rsqrt(ops.maximum(variance, 0.0) + self.norm1.epsilon)[..., None]  # [B, T, 1]
         gamma = ops.cast(self.norm1.gamma, "float32")
         beta = ops.cast(self.norm1.beta, "float32")
         kernels, biases = mha._projection_weights("float32")  # [D, N*K] each
+        sizes = [k.shape[1] for k in kernels]
         t = x.shape[1]
+        # a_t, b_t for every token and d, for Q, K and V at once: [2T + 1, D] x [D, 3*N*K].
+        rows = ops.concatenate([e * gamma, p * gamma, beta[None]], axis=0)
+        abd = ops.matmul(rows, ops.concatenate(kernels, axis=1))
+        d = abd[2 * t]
+        if biases[0] is not None:
+            d = d + ops.concatenate(biases, axis=0)
+        qkv = r * (x[..., None] * abd[:t] + abd[t:2 * t]) + d  # [B, T, 3*N*K]
+        qkv = ops.cast(qkv, self.compute_dtype)
         small = mha._small_sets(tokens, tokens)
         projected = []
-        for kernel, bias in zip(kernels, biases, strict=True):
-            a = ops.matmul(e * gamma, kernel)  # [T, N*K]
-            b = ops.matmul(p * gamma, kernel)
-            d = ops.matmul(beta[None], kernel)[0]
-            if bias is not None:
-                d = d + bias
-            y = r * (x[..., None] * a + b) + d  # [B, T, N*K]
-            y = ops.reshape(ops.cast(y, self.compute_dtype), (-1, t, mha._num_heads,
-                                                              kernel.shape[1] // mha._num_heads))
-            projected.append(y if small else ops.transpose(y, (0, 2, 1, 3)))
+        for y in ops.split(qkv, [sizes[0], sizes[0] + sizes[1]], axis=-1):
+            y = ops.reshape(y, (-1, t, mha._num_heads, y.shape[-1] // mha._num_heads))
+            projected.append(y if small else ops.transpose(y, (0, 2, 1, 3)))  # [B, T|N, ...]
         context, _ = mha._attend(*projected, attend, not small, None, False)
         return mha._output_projection(tokens, context, heads_first=not small)
 
