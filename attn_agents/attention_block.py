@@ -88,10 +88,8 @@ class AttentionBlock(keras.layers.Layer):
         qkv = r * (x[..., None] * abd[:t] + abd[t:2 * t]) + d  # [B, T, 3*N*K]
         qkv = ops.cast(qkv, self.compute_dtype)
         small = mha._small_sets(tokens, tokens)
-        projected = []
-        for y in ops.split(qkv, [sizes[0], sizes[0] + sizes[1]], axis=-1):
-            y = ops.reshape(y, (-1, t, mha._num_heads, y.shape[-1] // mha._num_heads))
-            projected.append(y if small else ops.transpose(y, (0, 2, 1, 3)))  # [B, T|N, ...]
+        projected = [mha._split_heads(y, tokens, not small)
+                     for y in ops.split(qkv, [sizes[0], sizes[0] + sizes[1]], axis=-1)]
         context, _ = mha._attend(*projected, attend, not small, None, False)
         return mha._output_projection(tokens, context, heads_first=not small)
 

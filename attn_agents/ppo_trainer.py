@@ -351,8 +351,10 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
         if pc.anneal_lr:
             learning_rate *= remaining
             optimizer.learning_rate.assign(learning_rate)
+        clip_value = pc.clip_coef
         if clip_coef is not None:
-            clip_coef.assign(pc.clip_coef * remaining)
+            clip_value *= remaining
+            clip_coef.assign(clip_value)
         if prefix:
             agent.rebuild_memory(
                 tf.nest.map_structure(lambda x: np.swapaxes(x[:prefix], 0, 1), obs_buf),
@@ -427,7 +429,7 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
             "losses/explained_variance": float(
                 1.0 - np.var(returns - values_buf) / variance) if variance > 0 else 0.0,
             "charts/learning_rate": learning_rate,
-            "charts/clip_coef": float(pc.clip_coef if clip_coef is None else clip_coef.numpy()),
+            "charts/clip_coef": clip_value,
             "charts/SPS": sps, "charts/epochs": epochs_run}
         writer.scalars(state.global_step, scalars)
         progbar.update(state.global_step, [("return", state.last_return), ("SPS", sps)])

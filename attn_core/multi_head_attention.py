@@ -132,7 +132,6 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         `fused`, the three projections of a self-attention input are one
         matmul against the concatenated kernels, [B·T, D] x [D, N·(2K + V)].
         """
-        heads = self._num_heads
         kernels, biases = self._projection_weights(self.compute_dtype)
 
         def flat(x):
@@ -149,12 +148,15 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             for x, kernel, bias in zip((query, key, value), kernels, biases, strict=True):
                 y = ops.matmul(flat(x), kernel)
                 projected.append(y if bias is None else y + bias)
-        out = []
-        for x, y in zip((query, key, value), projected, strict=True):
-            shape = ops.shape(x)
-            y = ops.reshape(y, (shape[0], shape[1], heads, -1))  # [B, T, N, K]
-            out.append(ops.transpose(y, (0, 2, 1, 3)) if heads_first else y)  # [B, N, T, K]
-        return out
+        return [self._split_heads(y, x, heads_first)
+                for x, y in zip((query, key, value), projected, strict=True)]
+
+    def _split_heads(self, y, like, heads_first):
+        """Projections [B·T, N·K] (or [B, T, N·K]) of the inputs `like` [B, T, ...] ->
+        [B, N, T, K] with `heads_first`, else [B, T, N, K]."""
+        shape = ops.shape(like)
+        y = ops.reshape(y, (shape[0], shape[1], self._num_heads, -1))  # [B, T, N, K]
+        return ops.transpose(y, (0, 2, 1, 3)) if heads_first else y  # [B, N, T, K]
 
     def call(
         self,
