@@ -6,6 +6,9 @@ import numpy as np
 import tensorflow as tf
 
 _ZERO_SEED = np.zeros(2, np.int32)
+# `greedy` is a graph input, not a Python argument: sampling and greedy acting (the trainer's
+# bootstrap values) share one compiled graph, so a run compiles the policy step once.
+_GREEDY = {False: np.array(False), True: np.array(True)}
 
 
 @dataclasses.dataclass
@@ -45,9 +48,10 @@ class Agent:
             obs, reward, term, trunc, _ = env.step(out.env_action[0])
             if term or trunc: break
 
-    The policy step (forward pass, sampling, log-prob) is one XLA-compiled graph
-    (`jit_compile=True`), shared by every `Agent` of the same model, so acting costs one
-    graph call per step; the memory stays in tensors between calls.
+    The policy step (forward pass, sampling or the greedy action, log-prob) is one
+    XLA-compiled graph (`jit_compile=True`), shared by every `Agent` of the same model and by
+    greedy and sampled acting, so acting costs one graph call per step and one compilation
+    per batch shape; the memory stays in tensors between calls.
 
     Args:
         model: An `ActorCritic`.
@@ -89,7 +93,7 @@ class Agent:
             episode_start = np.full(self.num_envs, self._fresh)
         seed = _ZERO_SEED if seed is None else np.resize(np.asarray(seed, np.int32), 2)
         out = _call(self._act, (obs, np.asarray(episode_start, bool), self.cache,
-                                self.cache_valid, seed), bool(greedy))
+                                self.cache_valid, seed, _GREEDY[bool(greedy)]))
         action, log_prob, value, cache, cache_valid, token_w, memory_w = out
         if commit:
             self.cache, self.cache_valid = cache, cache_valid
@@ -120,7 +124,7 @@ def _compiled(model, name, graph, jit_compile):
     key = (name, bool(jit_compile))
     if key not in cache:
         cache[key] = tf.function(lambda *args: graph(model, *args), jit_compile=jit_compile,
-                                 reduce_retracing=not jit_compile)
+                                 reduce_retracing=not jit_compile, autograph=False)
     return cache[key]
 
 
@@ -176,7 +180,7 @@ def _act_graph(model, obs, starts, cache, cache_valid, seed, greedy):
         h, memory_weights = summary, tf.zeros((tf.shape(summary)[0], 0))
     params, value = model.heads(h)
     dist = model.distribution(params)
-    action = dist.mode() if greedy else dist.sample(seed=seed)
+    action = tf.where(greedy, dist.mode(), dist.sample(seed=seed))  # greedy: bool []
     return (action, dist.log_prob(action), value, cache, cache_valid, token_weights,
             memory_weights)
 
