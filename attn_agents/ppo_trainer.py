@@ -47,6 +47,8 @@ class _State:
     update: int = 0
     global_step: int = 0
     train_seconds: float = 0.0
+    rollout_seconds: float = 0.0  # acting, env steps, GAE and the training tensors
+    update_seconds: float = 0.0  # the update's graph call, to its result
     episodes: int = 0
     last_return: float = 0.0
     rng: dict = dataclasses.field(default_factory=dict)
@@ -415,8 +417,14 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
         # same on every worker, each over its own chunks).
         orders = np.stack([rng.permutation(num_chunks) for _ in range(pc.update_epochs)])
         orders = orders.reshape(pc.update_epochs * pc.num_minibatches, minibatch_chunks)
+        rollout_end = time.perf_counter()
         terms, epochs_run = update(data, tf.constant(orders, tf.int32))
         epochs_run = int(epochs_run)
+        update_end = time.perf_counter()
+        rollout_ms = (rollout_end - update_start) * 1e3
+        update_ms = (update_end - rollout_end) * 1e3
+        state.rollout_seconds += rollout_ms / 1e3
+        state.update_seconds += update_ms / 1e3
         # The last P steps become the next rollout's memory prefix.
         if prefix:
             tf.nest.map_structure(lambda buf: buf.__setitem__(slice(0, prefix), buf[-prefix:]),
@@ -432,7 +440,8 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
                 1.0 - np.var(returns - values_buf) / variance) if variance > 0 else 0.0,
             "charts/learning_rate": learning_rate,
             "charts/clip_coef": clip_value,
-            "charts/SPS": sps, "charts/epochs": epochs_run}
+            "charts/SPS": sps, "charts/epochs": epochs_run,
+            "perf/rollout_ms": rollout_ms, "perf/update_ms": update_ms}
         writer.scalars(state.global_step, scalars)
         progbar.update(state.global_step, [("return", state.last_return), ("SPS", sps)])
         if state.update % pc.checkpoint_every == 0 or state.update == num_updates:
@@ -457,6 +466,8 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
         "env_steps": int(state.global_step),
         "updates": int(state.update),
         "train_seconds": float(state.train_seconds),
+        "rollout_seconds": float(state.rollout_seconds),
+        "update_seconds": float(state.update_seconds),
         "steps_per_second": float(state.global_step / max(state.train_seconds, 1e-9)),
         "policy": policy_config.policy,
         "memory": int(memory),

@@ -13,7 +13,8 @@ policy. SB3 and torch go into their own virtual environment
 (`--sb3_venv`, created on first use), never into the project's.
 
 The script prints one markdown table with the figures, the target and the ratio to it
-(> 1 means the target is met, whichever direction the target points).
+(> 1 means the target is met, whichever direction the target points). Under it, the speed
+rows' time per update split into collecting the rollout and the update, for SB3 and ours.
 """
 
 import json
@@ -85,6 +86,15 @@ model = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=
             n_epochs=20, ent_coef=0.0, learning_rate=lambda f: 1e-3 * f,
             clip_range=lambda f: 0.2 * f, seed=seed, device="cpu",
             policy_kwargs=dict(net_arch=dict(pi=[64, 64], vf=[64, 64])))
+phases = {"collect_rollouts": 0.0, "train": 0.0}  # timed like ours: rollout, update
+for name in phases:
+    def timed(*args, _method=getattr(model, name), _name=name, **kwargs):
+        begin = time.perf_counter()
+        try:
+            return _method(*args, **kwargs)
+        finally:
+            phases[_name] += time.perf_counter() - begin
+    setattr(model, name, timed)
 start = time.perf_counter()
 model.learn(total_timesteps=steps)
 seconds = time.perf_counter() - start
@@ -92,7 +102,10 @@ mean, std = evaluate_policy(model, make_vec_env("CartPole-v1", n_envs=1, seed=se
                             n_eval_episodes=100, deterministic=True)
 print(json.dumps({"steps_per_second": model.num_timesteps / seconds, "seconds": seconds,
                   "env_steps": model.num_timesteps, "eval_mean_return": float(mean),
-                  "eval_std_return": float(std)}))
+                  "eval_std_return": float(std),
+                  "updates": model.num_timesteps // (model.n_steps * model.n_envs),
+                  "rollout_seconds": phases["collect_rollouts"],
+                  "update_seconds": phases["train"]}))
 """
 
 
@@ -125,6 +138,16 @@ def sb3_run(python):
     result = subprocess.run([str(python), "-c", SB3_SCRIPT, str(FLAGS.speed_steps),
                              str(FLAGS.seed)], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+PHASES = []  # speed: where each run's time went, printed under the table
+
+
+def phase_ms(m):
+    """`rollout X ms + update Y ms = total Z ms` per update, from a run's metrics."""
+    rollout, update = (m[k] * 1e3 / m["updates"] for k in ("rollout_seconds", "update_seconds"))
+    total = m["env_steps"] / m["steps_per_second"] * 1e3 / m["updates"]
+    return f"rollout {rollout:.1f} + update {update:.1f} of {total:.1f} in all"
 
 
 def speed_rows():
@@ -161,6 +184,10 @@ def speed_rows():
                      m["steps_per_second"] / sb3["steps_per_second"], m["steps_per_second"],
                      m["wall_minutes"]])
     ratios = [ours["steps_per_second"] / sb3["steps_per_second"] for ours, sb3 in rounds]
+    for i, (ours, sb3) in enumerate(rounds):
+        PHASES.append(f"round {i + 1}, ms per {ours['env_steps'] // ours['updates']} env steps "
+                      f"(start-up included): attention {phase_ms(ours)}; SB3 {phase_ms(sb3)}")
+    PHASES.append(f"mlp: {phase_ms(mlp)}; attention --nojit_compile: {phase_ms(ours_eager)}")
     rows.append(["speed: attention vs SB3 PPO, mean of the rounds' ratios", "CartPole-v1 x8",
                  FLAGS.speed_steps, "", "", float(np.mean(ratios)), "", ""])
     # For run_all: the rounds' means, then the other two rows.
@@ -199,6 +226,8 @@ def main(argv):
     for row in rows:
         print("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v)
                                 for v in row) + " |")
+    for line in PHASES:
+        print(line)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ def test_one_rollout_and_update_on_cartpole(tmp_path, policy, memory):
                 "replicas"):
         assert key in metrics
     assert metrics["eval_mean_return"] >= 8  # CartPole lasts at least 8 steps
+    # The phases are timed inside the training time (the rest: summaries, checkpoints).
+    assert 0 < metrics["rollout_seconds"] and 0 < metrics["update_seconds"]
+    assert metrics["rollout_seconds"] + metrics["update_seconds"] <= metrics["train_seconds"]
     assert json.loads((tmp_path / "metrics.json").read_text())["env_steps"] == 64
     assert list(tmp_path.glob("events.out.tfevents.*"))
     assert (tmp_path / "checkpoints" / "checkpoint.json").exists()
