@@ -144,7 +144,7 @@ PHASES = []  # speed: where each run's time went, printed under the table
 
 
 def phase_ms(m):
-    """`rollout X ms + update Y ms = total Z ms` per update, from a run's metrics."""
+    """`rollout X + update Y of Z in all`: ms per update, from a run's metrics."""
     rollout, update = (m[k] * 1e3 / m["updates"] for k in ("rollout_seconds", "update_seconds"))
     total = m["env_steps"] / m["steps_per_second"] * 1e3 / m["updates"]
     return f"rollout {rollout:.1f} + update {update:.1f} of {total:.1f} in all"
