@@ -420,11 +420,10 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
         rollout_end = time.perf_counter()
         terms, epochs_run = update(data, tf.constant(orders, tf.int32))
         epochs_run = int(epochs_run)
-        update_end = time.perf_counter()
-        rollout_ms = (rollout_end - update_start) * 1e3
-        update_ms = (update_end - rollout_end) * 1e3
-        state.rollout_seconds += rollout_ms / 1e3
-        state.update_seconds += update_ms / 1e3
+        rollout_seconds = rollout_end - update_start
+        update_seconds = time.perf_counter() - rollout_end
+        state.rollout_seconds += rollout_seconds
+        state.update_seconds += update_seconds
         # The last P steps become the next rollout's memory prefix.
         if prefix:
             tf.nest.map_structure(lambda buf: buf.__setitem__(slice(0, prefix), buf[-prefix:]),
@@ -441,7 +440,7 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
             "charts/learning_rate": learning_rate,
             "charts/clip_coef": clip_value,
             "charts/SPS": sps, "charts/epochs": epochs_run,
-            "perf/rollout_ms": rollout_ms, "perf/update_ms": update_ms}
+            "perf/rollout_ms": rollout_seconds * 1e3, "perf/update_ms": update_seconds * 1e3}
         writer.scalars(state.global_step, scalars)
         progbar.update(state.global_step, [("return", state.last_return), ("SPS", sps)])
         if state.update % pc.checkpoint_every == 0 or state.update == num_updates:
