@@ -140,9 +140,6 @@ def sb3_run(python):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-PHASES = []  # speed: where each run's time went, printed under the table
-
-
 def phase_ms(m):
     """`rollout X + update Y of Z in all`: ms per update, from a run's metrics."""
     rollout, update = (m[k] * 1e3 / m["updates"] for k in ("rollout_seconds", "update_seconds"))
@@ -152,7 +149,12 @@ def phase_ms(m):
 
 def speed_rows():
     """SB3 and our attention policy in alternating rounds (SB3's speed here varied by 1.5x
-    between runs), then `--nojit_compile` and the MLP policy against SB3's mean."""
+    between runs), then `--nojit_compile` and the MLP policy against SB3's mean.
+
+    Returns:
+        `(rows, phases)`: the table's rows, and lines with each run's time per update split
+        into the rollout and the update.
+    """
     cartpole = ROWS["cartpole"][0]  # the zoo's settings, as SB3 runs them
     python = sb3_python()
     rounds = []
@@ -166,35 +168,34 @@ def speed_rows():
     mlp = train("speed_mlp", [*cartpole, "--policy=mlp"], FLAGS.speed_steps)
     sb3_mean = {"steps_per_second": np.mean([s["steps_per_second"] for _, s in rounds]),
                 "eval_mean_return": np.mean([s["eval_mean_return"] for _, s in rounds])}
-    rows, json_rows = [], []
-    compared = [(f"speed: attention vs SB3 PPO, round {i + 1}", ours, sb3, "")
+    compared = [(f"speed: attention vs SB3 PPO, round {i + 1}", ours, sb3)
                 for i, (ours, sb3) in enumerate(rounds)]
-    compared += [("speed: attention --nojit_compile vs SB3 PPO (mean)", ours_eager, sb3_mean,
-                  ", update without XLA"),
-                 ("speed: mlp vs SB3 PPO (mean)", mlp, sb3_mean, "")]
-    for label, m, sb3, note in compared:
-        json_rows.append({"row": f"PPO CartPole-v1 x8, {m['policy']} policy{note}, vs SB3 PPO "
-                                 "(64-64)",
-                          "unit": "env-steps/s", "ours": m["steps_per_second"],
-                          "anchor": sb3["steps_per_second"], "anchor_name": "SB3 PPO"})
-        rows.append([label, "CartPole-v1 x8", FLAGS.speed_steps,
-                     f"{m['eval_mean_return']:.1f} ± {m['eval_std_return']:.1f}",
-                     f"SB3 {sb3['steps_per_second']:.0f} steps/s "
-                     f"({sb3['eval_mean_return']:.1f})",
-                     m["steps_per_second"] / sb3["steps_per_second"], m["steps_per_second"],
-                     m["wall_minutes"]])
+    compared += [("speed: attention --nojit_compile vs SB3 PPO (mean)", ours_eager, sb3_mean),
+                 ("speed: mlp vs SB3 PPO (mean)", mlp, sb3_mean)]
+    rows = [[label, "CartPole-v1 x8", FLAGS.speed_steps,
+             f"{m['eval_mean_return']:.1f} ± {m['eval_std_return']:.1f}",
+             f"SB3 {sb3['steps_per_second']:.0f} steps/s ({sb3['eval_mean_return']:.1f})",
+             m["steps_per_second"] / sb3["steps_per_second"], m["steps_per_second"],
+             m["wall_minutes"]]
+            for label, m, sb3 in compared]
     ratios = [ours["steps_per_second"] / sb3["steps_per_second"] for ours, sb3 in rounds]
-    for i, (ours, sb3) in enumerate(rounds):
-        PHASES.append(f"round {i + 1}, ms per {ours['env_steps'] // ours['updates']} env steps "
-                      f"(start-up included): attention {phase_ms(ours)}; SB3 {phase_ms(sb3)}")
-    PHASES.append(f"mlp: {phase_ms(mlp)}; attention --nojit_compile: {phase_ms(ours_eager)}")
     rows.append(["speed: attention vs SB3 PPO, mean of the rounds' ratios", "CartPole-v1 x8",
                  FLAGS.speed_steps, "", "", float(np.mean(ratios)), "", ""])
-    # For run_all: the rounds' means, then the other two rows.
-    json_rows[0]["ours"] = float(np.mean([o["steps_per_second"] for o, _ in rounds]))
-    json_rows[0]["anchor"] = float(sb3_mean["steps_per_second"])
-    write_rows(FLAGS.json_out, json_rows[:1] + json_rows[len(rounds):])
-    return rows
+    # For run_all: the attention policy (the rounds' mean), without XLA, and the MLP.
+    ours_mean = float(np.mean([o["steps_per_second"] for o, _ in rounds]))
+    write_rows(FLAGS.json_out, [
+        {"row": f"PPO CartPole-v1 x8, {policy} policy{note}, vs SB3 PPO (64-64)",
+         "unit": "env-steps/s", "ours": float(speed),
+         "anchor": float(sb3_mean["steps_per_second"]), "anchor_name": "SB3 PPO"}
+        for policy, note, speed in (("attention", "", ours_mean),
+                                    ("attention", ", update without XLA",
+                                     ours_eager["steps_per_second"]),
+                                    ("mlp", "", mlp["steps_per_second"]))])
+    phases = [f"round {i + 1}, ms per {ours['env_steps'] // ours['updates']} env steps "
+              f"(start-up included): attention {phase_ms(ours)}; SB3 {phase_ms(sb3)}"
+              for i, (ours, sb3) in enumerate(rounds)]
+    phases.append(f"mlp: {phase_ms(mlp)}; attention --nojit_compile: {phase_ms(ours_eager)}")
+    return rows, phases
 
 
 def main(argv):
@@ -204,10 +205,11 @@ def main(argv):
     unknown = [n for n in names if n not in ROWS and n != "speed"]
     if unknown:
         sys.exit(f"error: Expected --only names from {[*ROWS, 'speed']}. Received: {unknown}")
-    rows = []
+    rows, phases = [], []
     for name in names:
         if name == "speed":
-            rows += speed_rows()
+            speed, phases = speed_rows()
+            rows += speed
             continue
         args, budget, target, direction = ROWS[name]
         m = train(name, args, budget)
@@ -226,7 +228,7 @@ def main(argv):
     for row in rows:
         print("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v)
                                 for v in row) + " |")
-    for line in PHASES:
+    for line in phases:
         print(line)
 
 
