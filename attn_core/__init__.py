@@ -4,7 +4,16 @@ Importing the package registers every layer with Keras' serialization, so a
 `.keras` file holding them loads after `import attn_core`.
 """
 
-from attn_core.quiet_import import import_tensorflow_quietly
+import os
+import sys
+
+if sys.argv[:1] == ["-m"]:
+    # `python -m attn_core.<tool>` is starting one of our command-line tools (Python sets
+    # argv[0] to "-m" while it imports the tool's package): silence TensorFlow's C++ start-up
+    # lines before TensorFlow is imported, unless the user chose a level.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from attn_core.quiet_import import import_tensorflow_quietly  # noqa: E402
 
 import_tensorflow_quietly()
 

@@ -6,32 +6,20 @@ TensorBoard events (losses, accuracy, the same heatmap, the hyperparameters)
 and `metrics.json`.
 
     python -m attn_core.demo                       # runs/reverse__luong__0__<time>/
-    python -m attn_core.demo --attention=bahdanau --workdir=/tmp/reverse
+    python -m attn_core.demo --attention=bahdanau --model_dir=/tmp/reverse
+
+TensorFlow's C++ start-up lines are silenced by `attn_core/__init__.py`, which Python imports
+before this module when it runs `python -m attn_core.demo`.
 """
 
-import os
+import dataclasses
+import pathlib
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+from absl import flags
 
-from attn_core.quiet_import import import_tensorflow_quietly  # noqa: E402
-
-import_tensorflow_quietly()
-
-import dataclasses  # noqa: E402
-import pathlib  # noqa: E402
-import sys  # noqa: E402
-
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from attn_core import flags as common_flags  # noqa: E402
-from attn_core import (  # noqa: E402
-    metrics_file,
-    precision,
-    reverse_task,  # noqa: E402
-    run_dir,
-    summaries,
-)
+from attn_core import cli, metrics_file, model_dir, precision, reverse_task, run_dir, summaries
+from attn_core import flags as common_flags
 
 FLAGS = flags.FLAGS
 
@@ -43,26 +31,29 @@ def define_flags():
     flags.DEFINE_integer("epochs", 6, "Passes over the training set.", lower_bound=1)
     flags.DEFINE_integer("train_size", 6000, "Training sequences.", lower_bound=64)
     flags.DEFINE_integer("units", 64, "GRU size.", lower_bound=1)
-    flags.DEFINE_string("runs_root", "runs", "Where fresh run directories go without --workdir.")
+    flags.DEFINE_string("model_dir", None, "Run directory (default: a fresh one under "
+                        "--runs_root).")
+    flags.DEFINE_string("runs_root", "runs", "Where fresh run directories go without "
+                        "--model_dir.")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    del argv  # cli.run refuses stray arguments
     common = common_flags.common_config_from_flags()
     config = reverse_task.ReverseConfig(
         units=FLAGS.units, attention=FLAGS.attention, train_size=FLAGS.train_size,
         epochs=FLAGS.epochs, seed=common.seed,
     )
-    try:
-        if common.workdir:
-            workdir = run_dir.resolve_workdir(common.workdir)
-        else:
-            parts = ["reverse", config.attention, config.seed]
-            workdir = run_dir.make_run_dir(FLAGS.runs_root, parts)
-    except (OSError, ValueError) as error:
-        sys.exit(f"error: --workdir/--runs_root: cannot create the run directory: {error}")
-    precision.set_precision_policy(common.precision)
+    path = model_dir.resolve(FLAGS.model_dir, ["reverse", config.attention, config.seed],
+                             root=FLAGS.runs_root)
+    policy = precision.set_precision_policy(common.precision).name
+    print(f"precision: {policy}")
+    with model_dir.ModelDir.open(path) as run:
+        train_and_report(config, common, policy, run.path)
+
+
+def train_and_report(config, common, policy, workdir):
+    """Trains the reversal model and writes the heatmap, events and metrics into `workdir`."""
     run_dir.set_seeds(common.seed)
 
     result = reverse_task.train(config, verbose=2)
@@ -72,7 +63,7 @@ def main(argv):
     length = int(np.count_nonzero(source[0]))
     digits = [str(int(t) - 2) for t in source[0, :length]]
     weights = np.asarray(alignments[0, :length, :length], "float32")  # [T, S]
-    hparams = dataclasses.asdict(config) | {"precision": common.precision}
+    hparams = dataclasses.asdict(config) | {"precision": policy}
     with summaries.SummaryWriter(workdir) as writer:
         writer.hparams_table(hparams)
         for epoch, loss in enumerate(result.losses):
@@ -87,6 +78,7 @@ def main(argv):
         "eval/token_accuracy": result.accuracy,
         "losses/train_final": result.losses[-1],
         "attention": config.attention,
+        "precision": policy,
     })
     print(f"token accuracy (teacher-forced, 500 held-out sequences): {result.accuracy:.4f}")
     print(f"attention heatmap: {heatmap}")
@@ -95,4 +87,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

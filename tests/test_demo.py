@@ -16,7 +16,7 @@ def _run(*args, cwd):
 
 def test_demo_writes_heatmap_events_and_metrics(tmp_path):
     workdir = tmp_path / "run"
-    result = _run(f"--workdir={workdir}", "--epochs=1", "--train_size=256", "--units=16",
+    result = _run(f"--model_dir={workdir}", "--epochs=1", "--train_size=256", "--units=16",
                   cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     png = (workdir / "attention_heatmap.png").read_bytes()
@@ -29,10 +29,13 @@ def test_demo_writes_heatmap_events_and_metrics(tmp_path):
 
 @pytest.mark.parametrize(
     "flag, message",
-    [("--attention=dot", "--attention"), ("--epochs=0", "--epochs"), ("stray", "stray")],
+    [("--attention=dot", "--attention"), ("--epochs=0", "--epochs"), ("stray", "stray"),
+     ("--model_dir=demo.py/x", "is a file")],
 )
 def test_bad_input_is_one_line_error(tmp_path, flag, message):
+    (tmp_path / "demo.py").write_text("")
     result = _run(flag, cwd=tmp_path)
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "runs").exists()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from attn_core.checkpoint import CheckpointManager, atomic_write, build_optimizer
+from attn_core.errors import UserError
 
 
 def _model(units=3, seed=0):
@@ -71,7 +72,7 @@ def test_restore_without_checkpoint_returns_none(tmp_path):
 
 def test_max_to_keep_prunes_oldest(tmp_path):
     model = _model()
-    manager = CheckpointManager(tmp_path, max_to_keep=2)
+    manager = CheckpointManager(tmp_path, max_to_keep=1)  # at least two are kept
     for step in range(1, 5):
         manager.save(step, model, {"step_seen": step})
     assert manager.steps == [3, 4]
@@ -137,11 +138,84 @@ def test_corrupt_state_file_raises_value_error_naming_file(tmp_path):
         manager.restore(model)
 
 
-def test_corrupt_index_raises_value_error_naming_file(tmp_path):
+def test_damaged_index_falls_back_to_the_files_on_disk(tmp_path):
+    model, _ = _trained(seed=0)
     manager = CheckpointManager(tmp_path)
+    manager.save(1, {"model": model}, {"at": 1})
+    manager.save(2, {"model": model}, {"at": 2})
     (tmp_path / "checkpoint.json").write_text("{trunc")
-    with pytest.raises(ValueError, match="checkpoint.json"):
-        manager.latest()
+    lines = []
+    reopened = CheckpointManager(tmp_path, log=lines.append)
+    assert reopened.steps == [1, 2] and reopened.latest() == 2
+    assert reopened.restore({"model": _model(seed=3)}) == {"at": 2}
+    assert len(lines) == 1 and "checkpoint.json is damaged" in lines[0]
+
+
+def test_damaged_newest_checkpoint_is_skipped_with_one_line(tmp_path):
+    model, _ = _trained(seed=0)
+    manager = CheckpointManager(tmp_path)
+    manager.save(1, {"model": model}, {"at": 1})
+    saved = _values(model)
+    for v in model.variables:
+        v.assign(np.zeros(v.shape, dtype="float32"))
+    path = manager.save(2, {"model": model}, {"at": 2})
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    lines = []
+    fresh = _model(seed=3)
+    manager = CheckpointManager(tmp_path, log=lines.append)
+    assert manager.restore({"model": fresh}) == {"at": 1} and manager.restored == 1
+    assert manager.restored_step() == 1
+    for a, b in zip(_values(fresh), saved, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any("damaged checkpoint of step 2" in line for line in lines)
+    assert all("\n" not in line for line in lines)
+
+
+def test_named_groups_restore_by_name_and_subset(tmp_path):
+    model, optimizer = _trained(seed=0)
+    manager = CheckpointManager(tmp_path)
+    manager.save(5, {"optimizer": optimizer, "model": model}, {"step": 5})
+    fresh = _model(seed=1)
+    assert manager.restore({"model": fresh}) == {"step": 5}
+    for a, b in zip(_values(fresh), _values(model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(UserError, match="group 'ema'"):
+        manager.restore({"ema": _model()})
+
+
+def test_older_positional_layout_still_restores(tmp_path):
+    model = _model(seed=0)
+    variables = model.variables
+    arrays = {f"v{i:05d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(variables)}
+    paths = np.array([v.path for v in variables], dtype=str)
+    np.savez(tmp_path / "ckpt-00000007.npz", __paths__=paths, **arrays)
+    (tmp_path / "ckpt-00000007.json").write_text('{"step": 7, "extra_state": {"e": 1}}')
+    (tmp_path / "checkpoint.json").write_text('{"latest": 7, "steps": [7]}')
+    fresh = _model(seed=4)
+    assert CheckpointManager(tmp_path).restore({"model": fresh}) == {"e": 1}
+    for a, b in zip(_values(fresh), _values(model), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_opening_removes_temporaries_and_orphans_and_files_follow_the_umask(tmp_path):
+    model = _model()
+    manager = CheckpointManager(tmp_path)
+    manager.save(1, model)
+    manager.save(2, model)
+    (tmp_path / ".ckpt-00000003.npz.abc.tmp").write_bytes(b"partial")
+    for suffix in ("npz", "json"):  # a checkpoint the index no longer lists
+        (tmp_path / f"ckpt-00000000.{suffix}").write_bytes(b"old")
+    CheckpointManager(tmp_path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["checkpoint.json", "ckpt-00000001.json", "ckpt-00000001.npz",
+                     "ckpt-00000002.json", "ckpt-00000002.npz"]
+    old = os.umask(0o022)
+    try:
+        manager.save(3, model)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "ckpt-00000003.npz").stat().st_mode & 0o777 == 0o644
+    CheckpointManager(tmp_path, read_only=True).restore(model)  # read-only opens clean nothing
 
 
 def test_shape_mismatch_raises_value_error(tmp_path):
@@ -149,7 +223,7 @@ def test_shape_mismatch_raises_value_error(tmp_path):
     path = manager.save(1, _model(units=3), {})
     wider = _model(units=5)
     before = _values(wider)
-    with pytest.raises(ValueError, match=r"ckpt-00000001\.npz.*\(4, 3\).*\(4, 5\)") as info:
+    with pytest.raises(UserError, match=r"ckpt-00000001\.npz.*\(4, 5\).*\(4, 3\)") as info:
         manager.restore(wider)
     assert "kernel" in str(info.value) and str(path) in str(info.value)
     for a, b in zip(before, _values(wider), strict=True):  # Nothing was assigned.
@@ -196,7 +270,7 @@ def test_prefix_restores_the_model_alone_from_a_model_and_optimizer_checkpoint(t
     manager = CheckpointManager(tmp_path / "ckpt")
     manager.save(3, [model, optimizer], {"step": 3})
     fresh = _model(seed=1)
-    with pytest.raises(ValueError, match="one value per variable"):
+    with pytest.raises(ValueError, match="first extra saved value"):
         manager.restore([fresh])
     assert manager.restore([fresh], prefix=True) == {"step": 3}
     for a, b in zip(_values(fresh), _values(model), strict=True):

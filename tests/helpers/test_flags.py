@@ -7,7 +7,7 @@ from absl import flags
 
 from attn_core import flags as common_flags
 
-NAMES = {"workdir", "seed", "precision", "strategy", "cpu_devices", "jit_compile"}
+NAMES = {"mixed_precision", "seed", "precision", "strategy", "cpu_devices", "jit_compile"}
 
 
 def _flag_values():
@@ -29,7 +29,6 @@ def test_parse_and_build_config():
     flag_values(["prog", "--precision=mixed_bfloat16", "--seed=3"])
     config = common_flags.common_config_from_flags(flag_values)
     assert config == common_flags.CommonConfig(
-        workdir=None,
         seed=3,
         precision="mixed_bfloat16",
         strategy="default",
@@ -43,11 +42,12 @@ def test_parse_and_build_config():
 def test_all_flags_parse():
     flag_values = _flag_values()
     flag_values(
-        ["prog", "--workdir=/tmp/w", "--strategy=mirrored", "--cpu_devices=2", "--jit_compile"]
+        ["prog", "--mixed_precision=float32", "--strategy=mirrored", "--cpu_devices=2",
+         "--jit_compile"]
     )
     config = common_flags.common_config_from_flags(flag_values)
-    assert (config.workdir, config.strategy, config.cpu_devices, config.jit_compile) == (
-        "/tmp/w",
+    assert (config.precision, config.strategy, config.cpu_devices, config.jit_compile) == (
+        "float32",
         "mirrored",
         2,
         True,
@@ -87,3 +87,65 @@ def test_validate_positive():
 def test_config_requires_parsed_flags():
     with pytest.raises(ValueError, match="parsed"):
         common_flags.common_config_from_flags(_flag_values())
+
+
+@dataclasses.dataclass(frozen=True)
+class _Config:
+    """A config.
+
+    Attributes:
+        steps: Steps to run,
+            over all workers.
+        rate: The learning rate.
+        on: Whether to.
+        name (str): A name.
+    """
+
+    steps: int = 5
+    rate: float = 0.5
+    on: bool = False
+    name: str = "x"
+
+
+def test_field_docs_join_continuation_lines():
+    assert common_flags.field_docs(_Config) == {
+        "steps": "Steps to run, over all workers.", "rate": "The learning rate.",
+        "on": "Whether to.", "name": "A name."}
+
+
+def test_config_flags_take_the_field_docs_and_build_the_config():
+    flag_values = flags.FlagValues()
+    common_flags.define_config_flags(_Config, flag_values, enums={"name": ["x", "y"]})
+    assert flag_values["steps"].help == "Steps to run, over all workers."
+    flag_values(["prog", "--steps=7", "--on", "--name=y"])
+    assert common_flags.config_from_flags(_Config, flag_values) == _Config(7, 0.5, True, "y")
+    assert common_flags.explicit_flags(flag_values) == {"steps", "on", "name"}
+    with pytest.raises(flags.IllegalFlagValueError, match="--steps"):
+        flag_values(["prog", "--steps=-1"])
+
+
+def test_an_undocumented_field_is_refused():
+    @dataclasses.dataclass(frozen=True)
+    class Undocumented:
+        """No attributes section."""
+
+        steps: int = 1
+
+    with pytest.raises(ValueError, match="`steps:`"):
+        common_flags.define_config_flags(Undocumented, flags.FlagValues())
+
+
+def test_common_flags_are_in_the_entry_points_help():
+    import subprocess
+    import sys
+
+    code = ("import sys; from absl import flags; from attn_core import flags as f; "
+            "f.define_common_flags(); flags.FLAGS(['p']); "
+            "print(flags.FLAGS.main_module_help())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={"TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "numpy",
+                              "PATH": "/usr/bin"}, check=True).stdout
+    for name in ("--seed", "--precision", "--strategy", "--cpu_devices", "jit_compile",
+                 "--mixed_precision"):
+        assert name in out
+    assert "Keras dtype policy" in out
