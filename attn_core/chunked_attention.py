@@ -5,7 +5,8 @@ visited one block of `chunk_size` at a time while a running maximum, a running
 normaliser and a running weighted sum are kept per query, so the [T, S] score
 matrix never exists. The backward pass recomputes each block's scores from the
 saved log-sum-exp instead of storing them, through a custom gradient. Peak
-memory is O(T·chunk_size) per head instead of O(T·S).
+memory is O(T·chunk_size) per head instead of O(T·S), in a tf.function and under an
+eager GradientTape alike.
 """
 
 import keras
@@ -33,6 +34,26 @@ def _sequential_loop(upper, body, init):
                                (tf.constant(0), init), parallel_iterations=1)
         return out
     return ops.fori_loop(0, upper, body, init)
+
+
+def _unrecorded(*tensors):
+    """`tensors` for the forward pass of a custom gradient: hidden from an eager tape.
+
+    TensorFlow's eager `tf.custom_gradient` calls the forward function while the caller's
+    GradientTape is still recording, and the tape keeps the inputs and outputs of every op it
+    records until `tape.gradient`: over the key-block loop, every block's [B, N, T, C] scores
+    and probabilities, O(T·S) in all, the memory this path exists to save. The custom gradient
+    never uses those records (it recomputes the blocks), so on eager TensorFlow the forward
+    reads its inputs through `stop_gradient`, whose outputs no tape watches (as TensorFlow's
+    own `recompute_grad` stops recording around its forward). Elsewhere (a tf.function graph,
+    JAX's tracing) the unused forward ops cost nothing, and the inputs are left as they are.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if tf.executing_eagerly():
+            return tuple(ops.stop_gradient(x) for x in tensors)
+    return tensors
 
 
 def check_chunk_size(chunk_size):
@@ -131,15 +152,17 @@ def chunked_attention(query, key, value, attention_mask=None, use_causal_mask=Fa
     @ops.custom_gradient
     def attend(q, k, v, bias_):
         qshape = ops.shape(q)
+        # The forward reads these; the backward below reads the arguments themselves.
+        q_fwd, k_fwd, v_fwd, bias_fwd = _unrecorded(q, k, v, bias_)
 
         def forward_body(j, carry):
             m, l, acc = carry  # [B, N, T, 1], [B, N, T, 1], [B, N, T, V]
-            s = scores_of(q, block(k, j), bias_, j)
+            s = scores_of(q_fwd, block(k_fwd, j), bias_fwd, j)
             m_new = ops.maximum(m, ops.max(s, axis=-1, keepdims=True))
             p = ops.exp(s - m_new)  # [B, N, T, C]
             correction = ops.exp(m - m_new)
             l = l * correction + ops.sum(p, axis=-1, keepdims=True)
-            pv = ops.matmul(ops.cast(p, v.dtype), block(v, j))
+            pv = ops.matmul(ops.cast(p, v.dtype), block(v_fwd, j))
             acc = acc * correction + ops.cast(pv, "float32")
             return m_new, l, acc
 

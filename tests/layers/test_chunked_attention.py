@@ -1,5 +1,10 @@
 """The chunked (online-softmax, recomputing) attention path against the plain one."""
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -175,3 +180,104 @@ def test_multi_head_attention_config_round_trip():
     layer = attn_core.MultiHeadAttention(2, 4, chunked_attention=True, chunk_size=64)
     clone = attn_core.MultiHeadAttention.from_config(layer.get_config())
     assert (clone.chunked_attention, clone.chunk_size) == (True, 64)
+
+
+# The eager GradientTape: TensorFlow's eager `tf.custom_gradient` runs the forward pass while
+# the caller's tape records, and a tape that recorded the key-block loop would keep every
+# block's probabilities until the backward pass, O(T·S) memory in all.
+tensorflow_only = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                                     reason="the eager GradientTape is TensorFlow's")
+
+
+def _mha_pair(**kwargs):
+    """A chunked MultiHeadAttention and a plain one with the same weights."""
+    chunked_layer = attn_core.MultiHeadAttention(chunked_attention=True, **kwargs)
+    plain_layer = attn_core.MultiHeadAttention(chunked_attention=False,
+                                               **{k: v for k, v in kwargs.items()
+                                                  if k != "chunk_size"})
+    return chunked_layer, plain_layer
+
+
+@tensorflow_only
+def test_eager_tape_keeps_one_block_of_probabilities_at_a_time(monkeypatch):
+    import gc
+    import weakref
+
+    import tensorflow as tf
+
+    length, chunk, heads = 160, 16, 2
+    blocks = length // chunk
+    # Counts the [B, N, T, C] probability blocks (the outputs of exp) alive at once: the tape
+    # of the old code held all `blocks` of them (exp's gradient needs its output).
+    made, peak = [], [0]
+
+    class ExpSpy:
+        def __getattr__(self, name):
+            return getattr(keras.ops, name)
+
+        @staticmethod
+        def exp(x):
+            out = keras.ops.exp(x)
+            if tuple(out.shape) == (1, heads, length, chunk) and not tf.is_symbolic_tensor(out):
+                made.append(weakref.ref(out))
+                alive = sum(r() is not None for r in made)
+                if alive > 2:  # only a reference cycle could hold them: count after collecting
+                    gc.collect()
+                    alive = sum(r() is not None for r in made)
+                peak[0] = max(peak[0], alive)
+            return out
+
+    x = tf.constant(rand(1, length, 16, seed=10))
+    chunked_layer, plain_layer = _mha_pair(num_heads=heads, key_dim=8, chunk_size=chunk)
+    chunked_layer(x[:, :4])
+    plain_layer(x[:, :4])
+    plain_layer.set_weights(chunked_layer.get_weights())
+
+    def grads(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = layer(x, use_causal_mask=True)
+            loss = tf.reduce_sum(out * tf.cos(out))
+        return [out] + tape.gradient(loss, [x] + layer.trainable_variables)
+
+    monkeypatch.setattr(chunked, "ops", ExpSpy())
+    ours = grads(chunked_layer)
+    monkeypatch.undo()
+    assert len(made) == 2 * blocks  # forward and backward, executed eagerly
+    assert peak[0] <= 2, f"{peak[0]} of {blocks} probability blocks alive at once"
+    reference = grads(plain_layer)
+    for i, (a, b) in enumerate(zip(ours, reference, strict=True)):
+        np.testing.assert_allclose(np_(a), np_(b), atol=2e-5, rtol=1e-4, err_msg=f"tensor {i}")
+
+
+@tensorflow_only
+def test_eager_forward_and_backward_peak_memory_is_below_the_score_matrix():
+    # End to end, in a fresh process (its own peak RSS): an eager forward + backward of the
+    # layer at T = S = 3072 grows the peak by less than twice one float32 [N, T, S] matrix
+    # (288 MiB); the old code's tape kept several of them (about 5x).
+    length, heads, chunk = 3072, 8, 128
+    bound_mib = 2 * heads * length * length * 4 / 2**20
+    script = f"""
+import resource
+import numpy as np, tensorflow as tf
+import attn_core
+layer = attn_core.MultiHeadAttention({heads}, 64, chunked_attention=True, chunk_size={chunk})
+x = tf.constant(np.random.default_rng(0).normal(size=(1, {length}, 512)), tf.float32)
+def step(x):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(tf.square(layer(x)))
+    return tape.gradient(loss, [x] + layer.trainable_variables)
+step(x[:, :{chunk}])  # builds the layer, warms the allocator
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+step(x)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)  # MiB
+"""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
+               PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    grown_mib = float(result.stdout.strip().splitlines()[-1])
+    assert grown_mib < bound_mib, f"peak RSS grew {grown_mib:.0f} MiB (bound {bound_mib:.0f})"
