@@ -410,24 +410,22 @@ class CheckpointManager:
         if step is None and self._read_index() is None:
             self.log(f"warning: {self.index_path} is damaged; using the checkpoint files "
                      f"found in {self.directory}")
-        damage = []
+        damaged = []
         for candidate in candidates:
             try:
                 saved, state = self._load(candidate)
             except DamagedCheckpoint as error:
-                damage.append(str(error))
-                if step is None and candidate != candidates[-1]:
-                    self.log(f"warning: skipping the damaged checkpoint of step {candidate}: "
-                             f"{error}")
+                damaged.append((candidate, str(error)))
                 continue
             for variable, array in self._match(candidate, saved, objects, prefix):
                 variable.assign(array)
-            extra = dict(state["extra_state"])
             self.restored = candidate
-            if damage and step is None:
-                self.log(f"resumed from the intact checkpoint of step {candidate}")
-            return extra
-        raise UserError(f"no intact checkpoint in {self.directory}: {damage[-1]}")
+            if damaged:
+                steps = ", ".join(str(s) for s, _ in damaged)
+                self.log(f"warning: skipping the damaged checkpoint of step {steps} "
+                         f"({damaged[0][1]}); restored step {candidate}")
+            return dict(state["extra_state"])
+        raise UserError(f"no intact checkpoint in {self.directory}: {damaged[-1][1]}")
 
     def restored_step(self) -> int | None:
         """The step `restore()` would pick: the newest checkpoint that loads (None if none)."""

@@ -155,7 +155,7 @@ def reconcile_config(saved: Mapping[str, Any] | None, given: Mapping[str, Any],
                         "flags to resume it, or use a new --model_dir")
     merged = {**given, **saved}
     for name in may_change:
-        if name in explicit and name in given and saved.get(name) != given[name]:
+        if name in explicit and name in given and name in saved and saved[name] != given[name]:
             log(f"resuming with {flag[name]}={given[name]!r} (was {saved.get(name)!r})")
             merged[name] = given[name]
     return merged

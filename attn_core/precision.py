@@ -162,6 +162,8 @@ def loss_scale(optimizer: keras.optimizers.Optimizer):
     can be compared with the scale after it.
     """
     if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        if not optimizer.built:  # no `dynamic_scale` variable yet: it will start here
+            return keras.ops.convert_to_tensor(float(optimizer.initial_scale), "float32")
         return keras.ops.copy(keras.ops.convert_to_tensor(optimizer.dynamic_scale))
     return keras.ops.convert_to_tensor(1.0, "float32")
 

@@ -4,6 +4,8 @@ import functools
 import json
 import os
 
+from attn_core.errors import UserError
+
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
@@ -39,7 +41,7 @@ def _check_tf_config() -> None:
     except json.JSONDecodeError:
         config = None
     if not isinstance(config, dict) or "cluster" not in config:
-        raise ValueError(
+        raise UserError(
             "Expected the TF_CONFIG environment variable to hold a JSON object with a "
             f"'cluster' key for strategy='multi_worker'. Received: TF_CONFIG={raw!r}"
         )
@@ -63,17 +65,17 @@ def make_strategy(name: str = "default", cpu_devices: int = 0):
         The `tf.distribute.Strategy`.
 
     Raises:
-        ValueError: If `name` or `cpu_devices` is invalid, or `TF_CONFIG` is missing or
+        UserError: If `name` or `cpu_devices` is invalid, or `TF_CONFIG` is missing or
             malformed for `"multi_worker"`.
         RuntimeError: If the CPU must be split but TensorFlow is already initialized; call
             this function before anything else touches TensorFlow.
     """
     if name not in STRATEGIES:
-        raise ValueError(
+        raise UserError(
             f"Expected `strategy` to be one of {STRATEGIES}. Received: strategy={name!r}"
         )
     if isinstance(cpu_devices, bool) or not isinstance(cpu_devices, int) or cpu_devices < 0:
-        raise ValueError(
+        raise UserError(
             "Expected `cpu_devices` to be a non-negative integer. "
             f"Received: cpu_devices={cpu_devices!r}"
         )
@@ -111,7 +113,7 @@ def worker_info(strategy) -> tuple[int, int]:
         return 0, chiefs + workers
     if resolver.task_type == "worker":
         return chiefs + int(resolver.task_id), chiefs + workers
-    raise ValueError(
+    raise UserError(
         "Expected this process's TF_CONFIG task type to be 'chief' or 'worker'. "
         f"Received: task type {resolver.task_type!r}"
     )

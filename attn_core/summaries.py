@@ -126,6 +126,25 @@ class SummaryWriter:
         path.write_bytes(png)
         return path
 
+    def image(self, tag: str, step: int, image) -> None:
+        """Writes an image summary.
+
+        Args:
+            tag: Namespaced tag, e.g. `"samples/ema"`.
+            step: Global step.
+            image: PNG bytes, or a uint8 array [H, W, C] or [N, H, W, C].
+        """
+        _check_tag(tag)
+        if not self.enabled:
+            return
+        if isinstance(image, bytes):
+            image = tf.io.decode_png(image)
+        image = tf.convert_to_tensor(image)
+        if image.shape.rank == 3:
+            image = image[tf.newaxis]
+        with self._writer.as_default():
+            tf.summary.image(tag, image, step=int(step))
+
     def hparams_table(self, hparams: Mapping[str, Any]) -> None:
         """Writes `hparams_markdown(hparams)` as the text summary `"hyperparameters"` at step 0."""
         self.text("hyperparameters", 0, hparams_markdown(hparams))

@@ -120,3 +120,8 @@ def test_skipped_step_inside_tf_function_reads_the_scale_before_the_update():
     skipped = [int(step(tf.constant(g, tf.float32)))
                for g in ([np.inf, 1.0], [1.0, 1.0], [np.inf, 0.0], [np.inf, 0.0])]
     assert skipped == [1, 0, 1, 1]
+
+
+def test_loss_scale_of_an_unbuilt_optimizer_is_its_initial_scale():
+    optimizer = precision.wrap_optimizer(keras.optimizers.SGD(0.1), "mixed_float16")
+    assert float(precision.loss_scale(optimizer)) == optimizer.initial_scale
