@@ -14,12 +14,16 @@ not retrained; an interrupted one resumes from its checkpoint.
 """
 
 import os
-import pathlib
-import time
 
-from absl import app, flags
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks.bench_utils import print_table, run_module, write_rows
+import pathlib  # noqa: E402
+import time  # noqa: E402
+
+from absl import flags  # noqa: E402
+
+from attn_core import cli  # noqa: E402
+from benchmarks.bench_utils import print_table, run_module, write_rows  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("suite", "ablation", ["ablation", "speed"], "Which table.")
@@ -100,7 +104,7 @@ def resample(seeds, num_samples):
 def speed():
     rows, speed = [], {}
     for precision in ("float32", "mixed_bfloat16"):
-        m = run(f"speed_{precision}_{int(time.time())}", f"--mixed_precision={precision}",
+        m = run(f"speed_{precision}_{int(time.time())}", f"--precision={precision}",
                 f"--steps={FLAGS.speed_steps}", "--eval_samples=0", "--fid_extractor=none",
                 f"--sample_every={FLAGS.speed_steps}", f"--log_every={FLAGS.speed_steps}",
                 f"--checkpoint_every={FLAGS.speed_steps}")
@@ -116,10 +120,9 @@ def speed():
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    del argv  # cli.run refuses stray arguments
     ablation() if FLAGS.suite == "ablation" else speed()
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

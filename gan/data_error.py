@@ -1,11 +1,13 @@
 """`DataError`: a mistake in the user's data or data flags, reported as one line.
 
-The entry points catch it (and `ValueError`), print `error: <message>` and exit with
-status 2, without a traceback.
+It is an `attn_core.errors.UserError`, so every entry point (through `attn_core.cli.run`)
+prints `error: <message>` and exits with status 2, without a traceback.
 """
 
+from attn_core.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError):
     """A user data mistake: a missing folder, a folder without images, an unknown dataset.
 
     Example:
@@ -19,6 +21,6 @@ class DataError(ValueError):
     """
 
     def __init__(self, reason, *, path=None):
-        self.reason = " ".join(str(reason).splitlines())
-        self.path = None if path is None else str(path)
-        super().__init__(self.reason if self.path is None else f"{self.path}: {self.reason}")
+        super().__init__(reason, file=path)
+        self.reason = self.message
+        self.path = self.file

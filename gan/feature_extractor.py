@@ -30,17 +30,20 @@ class FeatureExtractor:
         self.name = name
         self.preprocess = preprocess
 
-    def features(self, images, batch_size=500) -> np.ndarray:
-        """float images [N, R, R, C] in [-1, 1] (or uint8) → float64 [N, D]."""
+    def features(self, images, batch_size=500, on_batch=None) -> np.ndarray:
+        """float images [N, R, R, C] in [-1, 1] (or uint8) → float64 [N, D]; `on_batch` is
+        called with the size of each batch done (progress)."""
         out = []
         for start in range(0, len(images), batch_size):
             batch = _as_unit_range(images[start:start + batch_size])
             if self.preprocess is not None:
                 batch = self.preprocess(batch)
             out.append(np.asarray(self.features_model(batch, training=False), np.float64))
+            if on_batch is not None:
+                on_batch(len(batch))
         return np.concatenate(out)
 
-    def predict_classes(self, images, batch_size=500) -> np.ndarray:
+    def predict_classes(self, images, batch_size=500, on_batch=None) -> np.ndarray:
         """int [N] predicted classes (domain classifiers only)."""
         if self.classes_model is None:
             raise ValueError(f"Expected a classifier extractor. Received: {self.name}")
@@ -48,6 +51,8 @@ class FeatureExtractor:
         for start in range(0, len(images), batch_size):
             batch = _as_unit_range(images[start:start + batch_size])
             out.append(np.argmax(np.asarray(self.classes_model(batch, training=False)), -1))
+            if on_batch is not None:
+                on_batch(len(batch))
         return np.concatenate(out)
 
     @classmethod
@@ -62,12 +67,17 @@ class FeatureExtractor:
 
         Raises:
             FileNotFoundError: when there is none.
+            DataError: when it can't be read.
         """
         path = pathlib.Path(directory) / CLASSIFIER_FILE
         if not path.is_file():
             raise FileNotFoundError(f"no classifier at {path}")
         with precision.precision_policy("float32"):
-            model = keras.models.load_model(path, compile=False)
+            try:
+                model = keras.models.load_model(path, compile=False)
+            except (OSError, ValueError, KeyError) as error:
+                raise DataError(f"cannot load the classifier ({type(error).__name__}); "
+                                "retrain it with gan.train_classifier", path=path) from None
         return cls.from_classifier(model, name=f"classifier:{directory}")
 
     @classmethod
@@ -83,7 +93,7 @@ class FeatureExtractor:
         Images are resized to 299² and grayscale is repeated to RGB.
 
         Raises:
-            DataError: if the weights file does not exist.
+            DataError: if the weights file does not exist or does not load.
         """
         path = pathlib.Path(weights_path).expanduser()
         if not path.is_file():
@@ -91,9 +101,13 @@ class FeatureExtractor:
                             "weights from keras.applications)", path=path)
         with precision.precision_policy("float32"):
             include_top = "notop" not in path.name
-            base = keras.applications.InceptionV3(
-                weights=str(path), include_top=include_top, pooling="avg",
-                input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
+            try:
+                base = keras.applications.InceptionV3(
+                    weights=str(path), include_top=include_top, pooling="avg",
+                    input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
+            except (OSError, ValueError, KeyError) as error:
+                raise DataError(f"cannot load InceptionV3 weights ({type(error).__name__}: "
+                                f"{error})", path=path) from None
             if include_top:
                 base = keras.Model(base.inputs, base.get_layer("avg_pool").output)
 

@@ -1,10 +1,12 @@
 """`ModelConfig`: the frozen architecture settings of G and D."""
 
 import dataclasses
-import json
 import pathlib
 
+from attn_core.errors import UserError
+
 ATTENTIONS = ("sagan", "none")
+CONFIG_FILE = "model_config.json"
 
 
 def is_power_of_two(value) -> bool:
@@ -21,18 +23,21 @@ class ModelConfig:
     channels; D's down-blocks output 32 (16×16), 64 (8×8), 128 (4×4) and 128 (4×4).
 
     Attributes:
-        resolution: image height and width, a power of two >= 8.
-        image_channels: 1 (grayscale) or 3 (RGB).
-        num_classes: classes for a conditional model (class-conditional BN in G and a
-            projection discriminator); 0 for an unconditional one.
-        z_dim: latent size.
-        g_channels: G's width at the output resolution.
-        d_channels: D's width after its first down-block.
-        attention: `"sagan"` (self-attention blocks) or `"none"` (the SNGAN ablation).
-        g_attention_res: feature-map side where G attends, a power of two in
-            [4, resolution].
-        d_attention_res: feature-map side where D attends, a power of two in
-            [4, resolution / 2].
+        resolution: Image height and width in pixels, a power of two >= 8 (the data is
+            resized to it).
+        image_channels: 1 (grayscale) or 3 (RGB), from the data.
+        num_classes: Classes of a conditional model (class-conditional batch norm in G and
+            a projection discriminator); 0 for an unconditional one.
+        z_dim: Size of the latent vector z, at least 8.
+        g_channels: The generator's width at the output resolution (doubling towards
+            4×4, at most 4×), at least 8.
+        d_channels: The discriminator's width after its first down-block (doubling
+            towards 4×4, at most 4×), at least 8.
+        attention: sagan (self-attention blocks in G and D) or none (the SNGAN ablation).
+        g_attention_res: Feature-map side where the generator attends, a power of two
+            in [4, resolution].
+        d_attention_res: Feature-map side where the discriminator attends, a power of two
+            in [4, resolution / 2].
     """
 
     resolution: int = 32
@@ -47,25 +52,25 @@ class ModelConfig:
 
     def __post_init__(self):
         if not is_power_of_two(self.resolution) or self.resolution < 8:
-            raise ValueError(
+            raise UserError(
                 "Expected `resolution` to be a power of two >= 8 (e.g. 32 or 64). "
                 f"Received: resolution={self.resolution}"
             )
         if self.image_channels not in (1, 3):
-            raise ValueError(
+            raise UserError(
                 f"Expected `image_channels` to be 1 or 3. Received: image_channels="
                 f"{self.image_channels}"
             )
         for name in ("num_classes",):
             if getattr(self, name) < 0:
-                raise ValueError(f"Expected `{name}` >= 0. Received: {name}={self.num_classes}")
+                raise UserError(f"Expected `{name}` >= 0. Received: {name}={self.num_classes}")
         for name in ("z_dim", "g_channels", "d_channels"):
             if getattr(self, name) < 8:
-                raise ValueError(
+                raise UserError(
                     f"Expected `{name}` to be at least 8. Received: {name}={getattr(self, name)}"
                 )
         if self.attention not in ATTENTIONS:
-            raise ValueError(
+            raise UserError(
                 f"Expected `attention` to be one of {ATTENTIONS}. "
                 f"Received: attention={self.attention!r}"
             )
@@ -74,7 +79,7 @@ class ModelConfig:
                               ("d_attention_res", self.resolution // 2)):
                 value = getattr(self, name)
                 if not is_power_of_two(value) or not 4 <= value <= top:
-                    raise ValueError(
+                    raise UserError(
                         f"Expected `{name}` to be a power of two in [4, {top}] at resolution "
                         f"{self.resolution}. Received: {name}={value}"
                     )
@@ -86,12 +91,25 @@ class ModelConfig:
     def save(self, model_dir) -> pathlib.Path:
         """Writes the config as `<model_dir>/model_config.json`, atomically (another worker
         may be reading it)."""
-        from attn_core.checkpoint import atomic_write
+        from attn_core import model_dir as model_dir_lib
 
-        path = pathlib.Path(model_dir) / "model_config.json"
-        text = json.dumps(dataclasses.asdict(self), indent=2) + "\n"
-        atomic_write(path, lambda f: f.write(text.encode()))
+        path = pathlib.Path(model_dir) / CONFIG_FILE
+        model_dir_lib.write_json(path, self)
         return path
+
+    @classmethod
+    def from_dict(cls, values: dict, where="the saved config") -> "ModelConfig":
+        """The config of a `dataclasses.asdict` dict, checked.
+
+        Raises:
+            UserError: when `values` has unknown fields or invalid values.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(values, dict) or set(values) - known:
+            extra = sorted(set(values) - known) if isinstance(values, dict) else values
+            raise UserError(f"Expected the fields of a gan ModelConfig in {where}. "
+                            f"Received: {extra!r}")
+        return cls(**values)
 
     @classmethod
     def load(cls, model_dir) -> "ModelConfig":
@@ -99,11 +117,15 @@ class ModelConfig:
 
         Raises:
             FileNotFoundError: if the directory has no config (it holds no trained model).
+            UserError: if the file is not a valid config.
         """
-        path = pathlib.Path(model_dir) / "model_config.json"
-        if not path.is_file():
+        from attn_core import model_dir as model_dir_lib
+
+        path = pathlib.Path(model_dir) / CONFIG_FILE
+        values = model_dir_lib.read_json(path, "gan model config")
+        if values is None:
             raise FileNotFoundError(
                 f"Expected a model directory written by gan.train. Received: model_dir="
-                f"{model_dir} (no model_config.json)"
+                f"{model_dir} (no {CONFIG_FILE})"
             )
-        return cls(**json.loads(path.read_text()))
+        return cls.from_dict(values, str(path))

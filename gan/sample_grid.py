@@ -40,5 +40,5 @@ def save_grid(path, images, columns: int, scale: int = 2) -> pathlib.Path:
         image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    image.save(path, format="PNG")  # whatever the extension: the flags promise a PNG
     return path

@@ -1,17 +1,35 @@
-"""Training and evaluation of the SAGAN: `train_and_evaluate`."""
+"""Training and evaluation of the SAGAN: `Trainer` and `train_and_evaluate`.
 
+`Trainer(...)` sets a run up (models, optimizers, the restored checkpoint, the input
+streams, the compiled steps), calling it runs the training loop, and `finish()` saves,
+samples, evaluates and writes `metrics.json`. `gan.train` does the rest: flags, data and
+the model directory.
+"""
+
+import contextlib
 import dataclasses
 import json
 import pathlib
+import signal
+import threading
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from attn_core import checkpoint, metrics_file, precision, run_dir, strategy, summaries
+from attn_core import (
+    checkpoint,
+    metrics_file,
+    precision,
+    run_dir,
+    strategy,
+    summaries,
+    worker_sync,
+)
+from attn_core.errors import Interrupted, UserError
 from attn_core.heatmap import figure_to_png_bytes
-from gan import replica_agreement
+from attn_core.progress import Progress
 from gan.attention_overlay import plot_attention_overlay
 from gan.discriminator import Discriminator
 from gan.ema import copy_weights, update_ema
@@ -23,10 +41,13 @@ from gan.sample_grid import save_grid
 
 SAMPLE_COLUMNS = 8
 ATTENTION_SAMPLES = 3
+CHECKPOINTS = "checkpoints"
 
 
 @dataclasses.dataclass
 class _State:
+    """What a checkpoint keeps besides the variables (its `extra_state`)."""
+
     step: int = 0
     train_seconds: float = 0.0
     real_images: int = 0
@@ -37,8 +58,12 @@ class _State:
 def build_models(model_config, train_config, policy_name):
     """G, D, the EMA G and both optimizers, built (call inside the strategy scope).
 
-    Under `mixed_float16` both optimizers are wrapped in `LossScaleOptimizer` (Keras'
-    `compile(auto_scale_loss=True)` would only wrap a model's one optimizer).
+    Both optimizers go through `attn_core.precision.wrap_optimizer`: under `mixed_float16`
+    each gets its own `LossScaleOptimizer` (Keras' `compile(auto_scale_loss=True)` would
+    only wrap a model's one optimizer).
+
+    Returns:
+        (generator, discriminator, ema, g_optimizer, d_optimizer).
     """
     generator = Generator(model_config, name="generator").build_for()
     discriminator = Discriminator(model_config, name="discriminator").build_for()
@@ -48,16 +73,35 @@ def build_models(model_config, train_config, policy_name):
     optimizers = []
     for lr, model in ((tc.g_lr, generator), (tc.d_lr, discriminator)):
         optimizer = keras.optimizers.Adam(lr, beta_1=tc.beta_1, beta_2=tc.beta_2)
-        if precision.needs_loss_scaling(policy_name):
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer = precision.wrap_optimizer(optimizer, policy_name)
         optimizers.append(checkpoint.build_optimizer(optimizer, model))
     return generator, discriminator, ema, optimizers[0], optimizers[1]
 
 
-def checkpoint_objects(generator, discriminator, ema, g_opt, d_opt):
-    """The checkpointed objects; the EMA generator comes first so that `gan.generate`
-    restores only it (`restore(..., prefix=True)`)."""
-    return [ema, generator, discriminator, g_opt, d_opt]
+def _inner(optimizer):
+    """The optimizer whose state a checkpoint keeps: the loss-scale wrapper's own state
+    (scale and counter) goes in `extra_state`, so a checkpoint resumes under any policy."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def checkpoint_groups(generator, discriminator, ema, g_opt, d_opt):
+    """The named checkpoint groups. The EMA generator comes first, so that checkpoints of
+    the older positional layout (the same objects in this order) still restore."""
+    return {"ema": ema, "generator": generator, "discriminator": discriminator,
+            "g_optimizer": _inner(g_opt), "d_optimizer": _inner(d_opt)}
+
+
+def _loss_scale_state(optimizer) -> dict:
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return {}
+    return {"scale": float(keras.ops.convert_to_numpy(optimizer.dynamic_scale)),
+            "good_steps": int(keras.ops.convert_to_numpy(optimizer.step_counter))}
+
+
+def _restore_loss_scale(optimizer, state) -> None:
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and state:
+        optimizer.dynamic_scale.assign(state["scale"])
+        optimizer.step_counter.assign(state["good_steps"])
 
 
 def fixed_noise(model_config, seed):
@@ -94,29 +138,31 @@ def _noise_dataset(batch_size, z_dim, num_classes, seed, start):
     return dataset.batch(batch_size, drop_remainder=True)
 
 
-def train_and_evaluate(data, model_config, train_config, common, workdir,
-                       feature_extractor=None, log=print, dist=None):
+class Trainer:
     """Trains G and D with the hinge loss, keeps an EMA of G, and evaluates it.
 
-    Resumes from `workdir/checkpoints` when there is a checkpoint. Writes sample grids
-    (`workdir/samples/step_XXXXXXX.png`), TensorBoard events, attention figures and, at
-    the end, `metrics.json`. Logs `weights fingerprint: <hex>` (of G, D and the EMA G)
-    after training.
+    Construction sets the run up and resumes from `model_dir/checkpoints` when there is a
+    checkpoint; calling the trainer runs the loop until `steps`, the time budget or Ctrl-C;
+    `finish()` saves the last checkpoint, the last sample grid and `metrics.json`, and
+    evaluates. The run writes sample grids (`model_dir/samples/step_XXXXXXX.png`),
+    TensorBoard events (losses, D's logits, γ of the attention blocks, images/s, the loss
+    scales and skipped steps of both optimizers) and attention figures, and logs
+    `weights fingerprint: <hex>` (of G, D and the EMA G) after training.
 
     Under a `tf.distribute` strategy the batch size is global, and a step on R replicas
     is the single-replica step on the same global batch: each replica gets its slice of
     the real images and of the noise, G's batch norm uses the global statistics, the
     losses are means over the global batch and the gradients are summed over replicas.
     With several workers (`MultiWorkerMirroredStrategy`) all of them resume from the
-    chief's checkpoints in the shared `workdir`, but only the chief (worker 0) writes
+    chief's checkpoints in the shared `model_dir`, but only the chief (worker 0) writes
     there and evaluates; every worker runs the same collective ops in the same order.
 
     Args:
         data: a `gan.image_data.ImageData` at the config's resolution.
-        model_config: a `gan.model_config.ModelConfig` (already saved in `workdir`).
+        model_config: a `gan.model_config.ModelConfig`.
         train_config: a `gan.train_config.TrainConfig`.
-        common: an `attn_core.flags.CommonConfig` (seed, precision, strategy, ...).
-        workdir: the model directory.
+        common: an `attn_core.flags.CommonConfig` (seed, precision, strategy, jit_compile).
+        model_dir: the model directory (`gan.train` has opened and locked it).
         feature_extractor: a `gan.feature_extractor.FeatureExtractor` for the final
             metrics, or None to skip them (only the chief uses it).
         log: where progress lines go.
@@ -124,220 +170,379 @@ def train_and_evaluate(data, model_config, train_config, common, workdir,
             `common.cpu_devices`; a multi-worker one must be made once per process, so
             pass it when it exists).
 
-    Returns:
-        The metrics dict, also written to `workdir/metrics.json` by the chief.
-
     Raises:
-        ValueError: when the batch size is not a multiple of the replicas.
-        RuntimeError: when the workers resumed from different steps.
+        UserError: when the batch size is not a multiple of the replicas, the checkpoint
+            holds another model or none is intact, or the workers resumed from different
+            steps.
     """
-    workdir = pathlib.Path(workdir)
-    tc, mc = train_config, model_config
-    if dist is None:
-        dist = strategy.make_strategy(common.strategy, common.cpu_devices)
-    precision.set_precision_policy(common.precision)
-    run_dir.set_seeds(common.seed)
-    replicas = dist.num_replicas_in_sync
-    tc.check_replicas(replicas)
-    worker, workers = strategy.worker_info(dist)
-    chief = strategy.is_chief(dist)
-    if workers > 1:
-        log(f"worker {worker} of {workers}" + ("" if chief else
-                                               f": not the chief, writes nothing in {workdir}"))
-    fp16 = precision.needs_loss_scaling(common.precision)
 
-    with dist.scope():
-        generator, discriminator, ema, g_opt, d_opt = build_models(mc, tc, common.precision)
-    log(f"generator: {generator.count_params():,} parameters, discriminator: "
-        f"{discriminator.count_params():,}, {replicas} replica(s), {common.precision}")
-    objects = checkpoint_objects(generator, discriminator, ema, g_opt, d_opt)
-    ckpts = checkpoint.CheckpointManager(workdir / "checkpoints", max_to_keep=2,
-                                         read_only=not chief)
-    state = _State()
-    restored = ckpts.restore(objects)
-    if restored is not None:
-        state = _State(**restored)
-        log(f"resumed from step {state.step}")
-    replica_agreement.check_same_step(dist, state.step)
+    def __init__(self, data, model_config, train_config, common, model_dir,
+                 feature_extractor=None, log=print, dist=None):
+        self.data, self.mc, self.tc, self.common = data, model_config, train_config, common
+        self.model_dir = pathlib.Path(model_dir)
+        self.feature_extractor = feature_extractor
+        self.log = log
+        self.dist = (dist if dist is not None else
+                     strategy.make_strategy(common.strategy, common.cpu_devices))
+        self.policy = precision.set_precision_policy(common.precision).name
+        self.loss_scaling = precision.needs_loss_scaling(self.policy)
+        run_dir.set_seeds(common.seed)
+        self.replicas = self.dist.num_replicas_in_sync
+        self.tc.check_replicas(self.replicas)
+        worker, workers = strategy.worker_info(self.dist)
+        self.chief = strategy.is_chief(self.dist)
+        if common.jit_compile and (self.replicas > 1 or workers > 1):
+            raise UserError("Expected --jit_compile only on one device (XLA compiles each "
+                            f"step for one device). Received: {self.replicas} replicas")
+        if workers > 1:
+            log(f"worker {worker} of {workers}" + (
+                "" if self.chief else f": not the chief, writes nothing in {self.model_dir}"))
+        self.budget = (train_config.time_budget_minutes * 60.0
+                       if train_config.time_budget_minutes else float("inf"))
+        self.stop_requested = False
+        self._restore()
+        self._make_input()
+        self._make_steps()
+        self.attention_blocks = {name: model.attention for name, model in
+                                 (("generator", self.generator),
+                                  ("discriminator", self.discriminator))
+                                 if model.attention is not None}
+        self.z_fixed, self.y_fixed = fixed_noise(self.mc, common.seed)
+        self.writer = summaries.SummaryWriter(self.model_dir, enabled=self.chief)
+        if self.state.step == 0:
+            self.writer.hparams_table(
+                dataclasses.asdict(self.mc) | dataclasses.asdict(self.tc)
+                | dataclasses.asdict(common)
+                | {"precision_policy": self.policy, "dataset": data.name})
+        self.warm = [0, 0.0]  # images and seconds of this process after its first step
 
-    real = make_dataset(data.train_images, data.train_labels, tc.batch_size,
-                        seed=common.seed + state.step)
-    noise = _noise_dataset(tc.batch_size, mc.z_dim, mc.num_classes, common.seed,
-                           state.step * tc.d_steps * tc.batch_size)
-    dataset = tf.data.Dataset.zip((real, noise)).prefetch(tf.data.AUTOTUNE)
-    options = tf.data.Options()  # every worker runs the pipeline and keeps its replicas' rows
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    batches = iter(dist.experimental_distribute_dataset(dataset.with_options(options)))
-    global_batch = float(tc.batch_size)
+    # Setup.
 
-    def labels_or_none(labels):
-        return labels if mc.num_classes else None
+    def _restore(self):
+        """Builds the models and restores the newest intact checkpoint, if any."""
+        with self.dist.scope():
+            (self.generator, self.discriminator, self.ema, self.g_opt,
+             self.d_opt) = build_models(self.mc, self.tc, self.policy)
+        self.log(f"generator: {self.generator.count_params():,} parameters, discriminator: "
+                 f"{self.discriminator.count_params():,}, {self.replicas} replica(s), "
+                 f"{self.policy}" + (", XLA" if self.common.jit_compile else ""))
+        self.groups = checkpoint_groups(self.generator, self.discriminator, self.ema,
+                                        self.g_opt, self.d_opt)
+        self.ckpts = checkpoint.CheckpointManager(self.model_dir / CHECKPOINTS, max_to_keep=2,
+                                                  read_only=not self.chief, log=self.log)
+        self.state = _State()
+        restored = self.ckpts.restore(self.groups)
+        if restored is not None:
+            fields = {f.name for f in dataclasses.fields(_State)}
+            self.state = _State(**{k: v for k, v in restored.items() if k in fields})
+            _restore_loss_scale(self.d_opt, restored.get("d_loss_scale"))
+            _restore_loss_scale(self.g_opt, restored.get("g_loss_scale"))
+            self.log(f"resumed from step {self.state.step}")
+        worker_sync.check_same_step(self.dist, self.state.step)
+        self.first_step = self.state.step
 
-    def d_replica(batch):
-        (images, labels), (z_d, y_d, _, _) = batch
-        fakes = generator(z_d, labels_or_none(y_d), training=True)
-        both = tf.concat([images, tf.stop_gradient(fakes)], 0)
-        both_labels = labels_or_none(tf.concat([labels, y_d], 0))
-        with tf.GradientTape() as tape:
-            logits = discriminator(both, both_labels, training=True)  # float32 [2b]
-            real_logits, fake_logits = tf.split(logits, 2)
-            loss = tf.reduce_sum(discriminator_hinge_loss(real_logits, fake_logits))
-            loss = loss / global_batch
-            scaled = d_opt.scale_loss(loss) if fp16 else loss
-        grads = tape.gradient(scaled, discriminator.trainable_variables)
-        if fp16:  # every replica must skip, or apply, the same steps
-            grads = replica_agreement.poison_unless_all_finite(grads)
-        d_opt.apply(grads, discriminator.trainable_variables)
-        return loss, tf.reduce_sum(real_logits), tf.reduce_sum(fake_logits)
+    def _make_input(self):
+        """The distributed stream of (real batch, noise), continuing at the restored step."""
+        tc, mc, seed, step = self.tc, self.mc, self.common.seed, self.state.step
+        real = make_dataset(self.data.train_images, self.data.train_labels, tc.batch_size,
+                            seed=seed + step)
+        noise = _noise_dataset(tc.batch_size, mc.z_dim, mc.num_classes, seed,
+                               step * tc.d_steps * tc.batch_size)
+        dataset = tf.data.Dataset.zip((real, noise)).prefetch(tf.data.AUTOTUNE)
+        options = tf.data.Options()  # every worker runs the pipeline, keeps its replicas' rows
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA)
+        self.batches = iter(self.dist.experimental_distribute_dataset(
+            dataset.with_options(options)))
 
-    def g_replica(batch):
-        _, (_, _, z_g, y_g) = batch
-        with tf.GradientTape() as tape:
-            fakes = generator(z_g, labels_or_none(y_g), training=True)
-            logits = discriminator(fakes, labels_or_none(y_g), training=False)
-            loss = tf.reduce_sum(generator_hinge_loss(logits)) / global_batch
-            scaled = g_opt.scale_loss(loss) if fp16 else loss
-        grads = tape.gradient(scaled, generator.trainable_variables)
-        if fp16:
-            grads = replica_agreement.poison_unless_all_finite(grads)
-        g_opt.apply(grads, generator.trainable_variables)
-        return loss
+    def _make_steps(self):
+        """The compiled D and G steps (`self.d_step(batch)`, `self.g_step(batch, decay)`)."""
+        mc, dist = self.mc, self.dist
+        generator, discriminator, ema = self.generator, self.discriminator, self.ema
+        d_opt, g_opt, loss_scaling = self.d_opt, self.g_opt, self.loss_scaling
+        global_batch = float(self.tc.batch_size)
 
-    def scale_of(optimizer):
-        return optimizer.dynamic_scale.value if fp16 else tf.constant(1.0)
+        def labels_or_none(labels):
+            return labels if mc.num_classes else None
 
-    def total(value):
-        return dist.reduce("SUM", value, axis=None)
+        def d_replica(batch):
+            (images, labels), (z_d, y_d, _, _) = batch
+            fakes = generator(z_d, labels_or_none(y_d), training=True)
+            both = tf.concat([images, tf.stop_gradient(fakes)], 0)
+            both_labels = labels_or_none(tf.concat([labels, y_d], 0))
+            with tf.GradientTape() as tape:
+                logits = discriminator(both, both_labels, training=True)  # float32 [2b]
+                real_logits, fake_logits = tf.split(logits, 2)
+                loss = tf.reduce_sum(discriminator_hinge_loss(real_logits, fake_logits))
+                loss = loss / global_batch
+                scaled = d_opt.scale_loss(loss)  # the identity unless float16
+            grads = tape.gradient(scaled, discriminator.trainable_variables)
+            if loss_scaling:  # every replica must skip, or apply, the same steps
+                grads = worker_sync.poison_unless_all_finite(grads)
+            d_opt.apply(grads, discriminator.trainable_variables)
+            return loss, tf.reduce_sum(real_logits), tf.reduce_sum(fake_logits)
 
-    @tf.function(jit_compile=False)
-    def d_step(batch):
-        before = scale_of(d_opt)
-        loss, real_sum, fake_sum = dist.run(d_replica, args=(batch,))
-        skipped = tf.cast(scale_of(d_opt) < before, tf.int32)
-        return total(loss), total(real_sum) / global_batch, total(fake_sum) / global_batch, \
-            skipped
+        def g_replica(batch):
+            _, (_, _, z_g, y_g) = batch
+            with tf.GradientTape() as tape:
+                fakes = generator(z_g, labels_or_none(y_g), training=True)
+                logits = discriminator(fakes, labels_or_none(y_g), training=False)
+                loss = tf.reduce_sum(generator_hinge_loss(logits)) / global_batch
+                scaled = g_opt.scale_loss(loss)
+            grads = tape.gradient(scaled, generator.trainable_variables)
+            if loss_scaling:
+                grads = worker_sync.poison_unless_all_finite(grads)
+            g_opt.apply(grads, generator.trainable_variables)
+            return loss
 
-    @tf.function(jit_compile=False)
-    def g_step(batch, decay):
-        before = scale_of(g_opt)
-        loss = total(dist.run(g_replica, args=(batch,)))
-        skipped = tf.cast(scale_of(g_opt) < before, tf.int32)
-        update_ema(generator, ema, decay)  # cross-replica: every worker updates its copies
-        return loss, skipped
+        def total(value):
+            return dist.reduce("SUM", value, axis=None)
 
-    attention_blocks = {name: model.attention for name, model in
-                        (("generator", generator), ("discriminator", discriminator))
-                        if model.attention is not None}
-    z_fixed, y_fixed = fixed_noise(mc, common.seed)
-    writer = summaries.SummaryWriter(workdir, enabled=chief)
-    if state.step == 0:
-        writer.hparams_table(dataclasses.asdict(mc) | dataclasses.asdict(tc)
-                             | dataclasses.asdict(common) | {"dataset": data.name})
+        # The loss scales are read before the update: a LossScaleOptimizer halves its
+        # scale exactly when it skips a step.
+        @tf.function(jit_compile=self.common.jit_compile)
+        def d_step(batch):
+            before = precision.loss_scale(d_opt)
+            loss, real_sum, fake_sum = dist.run(d_replica, args=(batch,))
+            skipped = precision.skipped_step(d_opt, before)
+            return (total(loss), total(real_sum) / global_batch,
+                    total(fake_sum) / global_batch, skipped, precision.loss_scale(d_opt))
 
-    def write_samples():
-        images = np.asarray(ema(z_fixed, y_fixed if mc.num_classes else None, training=False))
-        path = save_grid(workdir / "samples" / f"step_{state.step:07d}.png", images,
-                         SAMPLE_COLUMNS)
-        png = tf.io.read_file(str(path))
-        with writer._writer.as_default():  # SummaryWriter has no generic image method yet
-            tf.summary.image("samples/ema", tf.io.decode_png(png)[tf.newaxis], step=state.step)
-            if ema.attention is not None:
-                count = ATTENTION_SAMPLES
-                fakes, scores = ema(z_fixed[:count], y_fixed[:count] if mc.num_classes else None,
-                                    training=False, return_attention_scores=True)
-                figure = plot_attention_overlay(fakes, scores, title=f"step {state.step}")
-                attention_png = figure_to_png_bytes(figure)
-                tf.summary.image("attention/generator",
-                                 tf.io.decode_png(attention_png, 4)[tf.newaxis], step=state.step)
-        return path
+        @tf.function(jit_compile=self.common.jit_compile)
+        def g_step(batch, decay):
+            before = precision.loss_scale(g_opt)
+            loss = total(dist.run(g_replica, args=(batch,)))
+            skipped = precision.skipped_step(g_opt, before)
+            update_ema(generator, ema, decay)  # cross-replica: every worker updates its copies
+            return loss, skipped, precision.loss_scale(g_opt)
 
-    budget = tc.time_budget_minutes * 60.0 if tc.time_budget_minutes else float("inf")
-    progbar = keras.utils.Progbar(tc.steps, unit_name="step",
-                                  stateful_metrics=["d", "g", "img/s"])
-    progbar.update(state.step)
-    window = [0, time.perf_counter()]
-    warm = [0, 0.0]  # images and seconds of this process after its first (tracing) step
-    stop_reason = "steps"
-    first_step = state.step
-    while state.step < tc.steps:
-        # The workers' clocks differ: they vote, so that all stop after the same step.
-        over_budget = state.train_seconds >= budget
-        if budget < float("inf") and replica_agreement.any_worker(dist, over_budget):
-            stop_reason = "time_budget"
-            break
+        self.d_step, self.g_step = d_step, g_step
+
+    # The loop.
+
+    def __call__(self) -> str:
+        """Trains until `steps`, the time budget or Ctrl-C.
+
+        Returns:
+            Why it stopped: "steps" or "time_budget".
+
+        Raises:
+            Interrupted: after Ctrl-C, once the checkpoint of the last step is saved.
+            FloatingPointError: when a loss is not finite (float16 skips such steps).
+        """
+        tc, state = self.tc, self.state
+        progress = Progress(tc.steps, self.budget if self.budget < float("inf") else None,
+                            initial=state.step, unit="step", description="train",
+                            enabled=self.chief)
+        window = [0, time.perf_counter()]
+        shown = {}
+        with progress, self._stop_on_interrupt():
+            while state.step < tc.steps:
+                stop = self._stop_reason()
+                if stop == "interrupted":
+                    raise Interrupted(self.model_dir, self.save_checkpoint())
+                if stop:
+                    return stop
+                out = self.train_step()
+                window[0] += tc.batch_size * tc.d_steps
+                if state.step % tc.log_every == 0 or state.step == tc.steps:
+                    now = time.perf_counter()
+                    rate = window[0] / max(now - window[1], 1e-9)
+                    window[:] = [0, now]
+                    self._write_scalars(out, rate)
+                    shown = {"d": out["d_loss"], "g": out["g_loss"], "img/s": rate}
+                progress.update(state.step, state.train_seconds, shown)
+                if state.step % tc.sample_every == 0 and self.chief:
+                    self.write_samples()
+                if state.step % tc.checkpoint_every == 0 or state.step == tc.steps:
+                    self.save_checkpoint()
+                    window[1] = time.perf_counter()
+        return "steps"
+
+    def train_step(self) -> dict:
+        """`d_steps` D steps and one G step, counted in the state (no logging or saving).
+
+        Returns:
+            The losses, D's mean logits, both loss scales after the step and the updates
+            skipped in it (float16 only).
+
+        Raises:
+            FloatingPointError: when a loss is not finite (float16 skips such steps).
+        """
+        tc, state = self.tc, self.state
         start = time.perf_counter()
+        d_skipped = 0
         for _ in range(tc.d_steps):
-            batch = next(batches)
-            d_loss, d_real, d_fake, d_skip = d_step(batch)
+            batch = next(self.batches)
+            d_loss, d_real, d_fake, d_skip, d_scale = self.d_step(batch)
+            d_skipped += int(d_skip)
         decay = min(tc.ema_decay, (1.0 + state.step) / (10.0 + state.step))
-        g_loss, g_skip = g_step(batch, tf.constant(decay, tf.float32))
+        g_loss, g_skip, g_scale = self.g_step(batch, tf.constant(decay, tf.float32))
+        state.d_skipped += d_skipped
+        state.g_skipped += int(g_skip)
         d_loss, g_loss = float(d_loss), float(g_loss)
-        if not (np.isfinite(d_loss) and np.isfinite(g_loss)) and not fp16:
+        # Under loss scaling a non-finite step is skipped (and counted), not applied.
+        if not (np.isfinite(d_loss) and np.isfinite(g_loss)) and not self.loss_scaling:
             raise FloatingPointError(f"losses are d={d_loss}, g={g_loss} at step {state.step}")
         state.step += 1
         seconds = time.perf_counter() - start
         state.train_seconds += seconds
-        if state.step > first_step + 1:
-            warm[0] += tc.batch_size * tc.d_steps
-            warm[1] += seconds
-        state.real_images += tc.batch_size * tc.d_steps
-        state.d_skipped += int(d_skip)
-        state.g_skipped += int(g_skip)
-        window[0] += tc.batch_size * tc.d_steps
-        if state.step % tc.log_every == 0 or state.step == tc.steps:
-            now = time.perf_counter()
-            rate = window[0] / max(now - window[1], 1e-9)
-            window[:] = [0, now]
-            scalars = {"losses/d": d_loss, "losses/g": g_loss, "charts/d_real": float(d_real),
-                       "charts/d_fake": float(d_fake), "charts/images_per_second": rate}
-            for name, block in attention_blocks.items():
-                scalars[f"charts/gamma_{name}"] = float(block.gamma.numpy())
-            if fp16:
-                scalars |= {"charts/loss_scale_d": float(d_opt.dynamic_scale.numpy()),
-                            "charts/loss_scale_g": float(g_opt.dynamic_scale.numpy()),
-                            "charts/skipped_steps_d": state.d_skipped,
-                            "charts/skipped_steps_g": state.g_skipped}
-            writer.scalars(state.step, scalars)
-            progbar.update(state.step, [("d", d_loss), ("g", g_loss), ("img/s", rate)])
-        if state.step % tc.sample_every == 0 and chief:
-            write_samples()
-        if state.step % tc.checkpoint_every == 0 or state.step == tc.steps:
-            ckpts.save(state.step, objects, dataclasses.asdict(state))
-            window[1] = time.perf_counter()
-    if chief and ckpts.latest() != state.step:
-        ckpts.save(state.step, objects, dataclasses.asdict(state))
-    fingerprint = strategy.weights_fingerprint(  # equal on every worker that kept in sync
-        generator.variables + discriminator.variables + ema.variables)
-    log(f"weights fingerprint: {fingerprint}")
-    if chief:
-        log(f"\nsamples: {write_samples()}")
+        images = tc.batch_size * tc.d_steps
+        state.real_images += images
+        if state.step > self.first_step + 1:  # the first step of a process traces
+            self.warm[0] += images
+            self.warm[1] += seconds
+        return {"d_loss": d_loss, "g_loss": g_loss, "d_real": float(d_real),
+                "d_fake": float(d_fake), "d_scale": float(d_scale), "g_scale": float(g_scale),
+                "d_skipped": d_skipped, "g_skipped": int(g_skip)}
 
-    metrics = {
-        "steps": state.step,
-        "images_per_second": (warm[0] / warm[1] if warm[1] else
-                              state.real_images / max(state.train_seconds, 1e-9)),
-        "steps_per_second": (warm[0] / warm[1] / (tc.batch_size * tc.d_steps) if warm[1] else
-                             state.step / max(state.train_seconds, 1e-9)),
-        "train_minutes": state.train_seconds / 60.0,
-        "replicas": replicas,
-        "precision_policy": common.precision,
-        "attention": mc.attention,
-        "conditional": mc.conditional,
-        "stop_reason": stop_reason,
-    }
-    for name, block in attention_blocks.items():
-        metrics[f"gamma_{name}"] = float(block.gamma.numpy())
-    if fp16:
-        metrics |= {"skipped_steps_d": state.d_skipped, "skipped_steps_g": state.g_skipped}
-    if chief and feature_extractor is not None and tc.eval_samples:  # no collective ops
-        eval_start = time.perf_counter()
-        metrics |= evaluate_generator(ema, feature_extractor, data, tc.eval_samples, mc.z_dim,
-                                      seed=common.seed)
-        metrics["eval_seconds"] = time.perf_counter() - eval_start
-        writer.scalars(state.step, {f"eval/{k}": metrics[k]
-                                    for k in ("fid", "kid", "precision", "recall", "fid_floor")})
-    writer.close()
-    if chief:
-        metrics_file.write_metrics(workdir, metrics)
-    log(json.dumps(metrics, indent=2))
-    return metrics
+    def _stop_reason(self) -> str | None:
+        """"time_budget", "interrupted" or None, the same on every worker: their clocks
+        differ and Ctrl-C reaches one of them, so they vote (no op with one worker)."""
+        over, interrupted = strategy.worker_sum(
+            self.dist, [float(self.state.train_seconds >= self.budget),
+                        float(self.stop_requested)]) > 0
+        if interrupted:
+            return "interrupted"
+        return "time_budget" if over else None
+
+    @contextlib.contextmanager
+    def _stop_on_interrupt(self):
+        """Turns the first Ctrl-C into a stop after the current step (a second one
+        interrupts at once); a no-op outside the main thread or when SIGINT is ignored."""
+        if threading.current_thread() is not threading.main_thread() or (
+                signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
+            yield
+            return
+
+        def request_stop(signum, frame):
+            self.stop_requested = True
+            signal.signal(signal.SIGINT, previous)
+
+        previous = signal.signal(signal.SIGINT, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _write_scalars(self, out, rate):
+        scalars = {"losses/d": out["d_loss"], "losses/g": out["g_loss"],
+                   "charts/d_real": out["d_real"], "charts/d_fake": out["d_fake"],
+                   "charts/images_per_second": rate,
+                   "charts/loss_scale_d": out["d_scale"], "charts/loss_scale_g": out["g_scale"],
+                   "charts/skipped_steps_d": self.state.d_skipped,
+                   "charts/skipped_steps_g": self.state.g_skipped}
+        for name, block in self.attention_blocks.items():
+            scalars[f"charts/gamma_{name}"] = float(block.gamma.numpy())
+        self.writer.scalars(self.state.step, scalars)
+
+    # Saving and evaluating.
+
+    def save_checkpoint(self) -> int:
+        """Saves the checkpoint of the current step (the chief; the others write nothing).
+
+        Returns:
+            The step saved.
+        """
+        extra = dataclasses.asdict(self.state) | {
+            "d_loss_scale": _loss_scale_state(self.d_opt),
+            "g_loss_scale": _loss_scale_state(self.g_opt)}
+        if self.ckpts.latest() != self.state.step:
+            self.ckpts.save(self.state.step, self.groups, extra)
+        return self.state.step
+
+    def write_samples(self) -> pathlib.Path:
+        """Saves the EMA G's grid of the fixed noise, and its image summaries."""
+        ema, mc, step = self.ema, self.mc, self.state.step
+        labels = self.y_fixed if mc.num_classes else None
+        images = np.asarray(ema(self.z_fixed, labels, training=False))
+        path = save_grid(self.model_dir / "samples" / f"step_{step:07d}.png", images,
+                         SAMPLE_COLUMNS)
+        self.writer.image("samples/ema", step, path.read_bytes())
+        if ema.attention is not None:
+            count = ATTENTION_SAMPLES
+            fakes, scores = ema(self.z_fixed[:count],
+                                None if labels is None else labels[:count],
+                                training=False, return_attention_scores=True)
+            figure = plot_attention_overlay(fakes, scores, title=f"step {step}")
+            self.writer.image("attention/generator", step, figure_to_png_bytes(figure))
+        return path
+
+    def finish(self, stop_reason: str) -> dict:
+        """Saves the last checkpoint and samples, evaluates (the chief) and writes
+        `metrics.json`.
+
+        Returns:
+            The metrics dict.
+        """
+        tc, state, mc = self.tc, self.state, self.mc
+        if self.chief:
+            self.save_checkpoint()
+        fingerprint = strategy.weights_fingerprint(  # equal on every worker that kept in sync
+            self.generator.variables + self.discriminator.variables + self.ema.variables)
+        self.log(f"weights fingerprint: {fingerprint}")
+        if self.chief:
+            self.log(f"\nsamples: {self.write_samples()}")
+        warm_images, warm_seconds = self.warm
+        metrics = {
+            "steps": state.step,
+            "images_per_second": (warm_images / warm_seconds if warm_seconds else
+                                  state.real_images / max(state.train_seconds, 1e-9)),
+            "steps_per_second": (warm_images / warm_seconds / (tc.batch_size * tc.d_steps)
+                                 if warm_seconds else
+                                 state.step / max(state.train_seconds, 1e-9)),
+            "train_minutes": state.train_seconds / 60.0,
+            "replicas": self.replicas,
+            "precision_policy": self.policy,
+            "jit_compile": self.common.jit_compile,
+            "attention": mc.attention,
+            "conditional": mc.conditional,
+            "stop_reason": stop_reason,
+            "skipped_steps_d": state.d_skipped,
+            "skipped_steps_g": state.g_skipped,
+            "loss_scale_d": float(keras.ops.convert_to_numpy(precision.loss_scale(self.d_opt))),
+            "loss_scale_g": float(keras.ops.convert_to_numpy(precision.loss_scale(self.g_opt))),
+        }
+        for name, block in self.attention_blocks.items():
+            metrics[f"gamma_{name}"] = float(block.gamma.numpy())
+        if self.chief and self.feature_extractor is not None and tc.eval_samples:
+            metrics |= self.evaluate()  # no collective ops: the other workers are done
+        self.writer.close()
+        if self.chief:
+            metrics_file.write_metrics(self.model_dir, metrics)
+        self.log(json.dumps(metrics, indent=2))
+        return metrics
+
+    def evaluate(self) -> dict:
+        """FID, KID, precision/recall and the floor of the EMA G (see
+        `gan.evaluation.evaluate_generator`), also written to TensorBoard."""
+        start = time.perf_counter()
+        metrics = evaluate_generator(self.ema, self.feature_extractor, self.data,
+                                     self.tc.eval_samples, self.mc.z_dim,
+                                     seed=self.common.seed, show_progress=self.chief)
+        metrics["eval_seconds"] = time.perf_counter() - start
+        self.writer.scalars(self.state.step, {
+            f"eval/{k}": metrics[k] for k in ("fid", "kid", "precision", "recall",
+                                              "fid_floor")})
+        return metrics
+
+
+def train_and_evaluate(data, model_config, train_config, common, model_dir,
+                       feature_extractor=None, log=print, dist=None):
+    """Trains (see `Trainer`), then saves, samples, evaluates and writes `metrics.json`.
+
+    Returns:
+        The metrics dict, also written to `model_dir/metrics.json` by the chief.
+
+    Raises:
+        Interrupted: after Ctrl-C, once the checkpoint is saved.
+        UserError: see `Trainer`.
+    """
+    trainer = Trainer(data, model_config, train_config, common, model_dir,
+                      feature_extractor, log=log, dist=dist)
+    try:
+        stop_reason = trainer()
+    except BaseException:
+        trainer.writer.close()
+        raise
+    return trainer.finish(stop_reason)

@@ -72,10 +72,15 @@ def one_step_runs(tmp_path_factory, image_folder):
 
 
 def _checkpoint(model_dir, step):
+    """{variable path: value} of every group of checkpoint `step`."""
     path = CheckpointManager(model_dir / "checkpoints", read_only=True).checkpoint_path(step)
+    values = {}
     with np.load(path) as data:
-        names = [str(p) for p in data["__paths__"]]
-        return {name: data[f"v{i:05d}"] for i, name in enumerate(names)}
+        for key in sorted(k for k in data.files if k.endswith("/__paths__")):
+            group = key[: -len("/__paths__")]
+            for i, name in enumerate(str(p) for p in data[key]):
+                values[name] = data[f"{group}/{i:05d}"]
+    return values
 
 
 def assert_same_first_step(reference_dir, model_dir):
@@ -128,7 +133,8 @@ def test_two_workers_stay_in_sync_and_only_the_chief_writes(tmp_path, run_two_wo
         "checkpoints/checkpoint.json", "checkpoints/ckpt-00000001.json",
         "checkpoints/ckpt-00000001.npz", "checkpoints/ckpt-00000002.json",
         "checkpoints/ckpt-00000002.npz", "data_info.json", "metrics.json",
-        "model_config.json", "samples/step_0000001.png", "samples/step_0000002.png"]
+        "model_config.json", "samples/step_0000001.png", "samples/step_0000002.png",
+        "train_config.json"]
     # Each worker's replica got its half of the global batch of images and noise.
     assert_same_first_step(one_step_runs["default"], model_dir)
 
@@ -174,11 +180,11 @@ def test_a_non_chief_resumes_from_the_chief_and_writes_nothing(tmp_path):
     common = CommonConfig(seed=0)
     non_chief = _NonChief(tf.distribute.get_strategy())
 
-    def run(workdir, steps, dist=None):
+    def run(model_dir, steps, dist=None):
         lines = []
         try:
             train_and_evaluate(data, config, dataclasses.replace(train, steps=steps), common,
-                               workdir, log=lines.append, dist=dist)
+                               model_dir, log=lines.append, dist=dist)
         finally:
             keras.config.set_dtype_policy("float32")
         return lines
@@ -201,7 +207,7 @@ from attn_core.strategy import make_strategy
 dist = make_strategy("mirrored", cpu_devices=2)
 import numpy as np, tensorflow as tf
 from gan.conditional_batch_norm import ConditionalBatchNorm
-from gan.replica_agreement import poison_unless_all_finite
+from attn_core.worker_sync import poison_unless_all_finite
 
 rng = np.random.default_rng(0)
 x = (rng.normal(1.0, 2.0, (8, 2, 2, 3)) * np.arange(1, 9)[:, None, None, None]).astype("f4")

@@ -52,3 +52,26 @@ def test_precision_recall_identical_and_disjoint_sets():
     x = np.random.default_rng(0).standard_normal((200, 4))
     assert precision_recall(x, x) == (1.0, 1.0)
     assert precision_recall(x, x + 100.0) == (0.0, 0.0)
+
+
+def test_classifier_training_and_evaluation_show_progress(tmp_path, tiny_data, capsys):
+    """The long phases of gan.train report progress within them (on stderr)."""
+    from gan_cases import TINY_MODEL
+
+    from gan.classifier import classifier_info, train_classifier
+    from gan.evaluation import evaluate_generator
+    from gan.feature_extractor import FeatureExtractor
+    from gan.generator import Generator
+    from gan.model_config import ModelConfig
+
+    train_classifier(tiny_data, tmp_path, epochs=2, batch_size=16)  # 2 batches an epoch
+    err = capsys.readouterr().err
+    assert "classifier: batch 4/4 (100%)" in err, err
+    assert classifier_info(tmp_path)["epochs"] == 2
+
+    generator = Generator(ModelConfig(num_classes=2, **TINY_MODEL)).build_for()
+    extractor = FeatureExtractor.load_classifier(tmp_path)
+    metrics = evaluate_generator(generator, extractor, tiny_data, 20, 8, show_progress=True)
+    # 20 generated, 20 featurized, 16 test images, 20 training images, 20 classified
+    assert "evaluation: image 96/96 (100%)" in capsys.readouterr().err
+    assert np.isfinite(metrics["fid"]) and "per_class_accuracy" in metrics

@@ -41,15 +41,21 @@ def test_u_updates_only_in_training():
     assert not np.allclose(layer.u.numpy(), u0)
 
 
-def test_kernel_stays_float32_under_mixed_float16():
-    with precision.precision_policy("mixed_float16"):
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_kernel_stays_float32_under_mixed_precision(policy):
+    """Keras' SpectralNormalization assigns W/σ back to its kernel, rounded to the compute
+    dtype; this one never writes the kernel, and σ and W/σ are float32."""
+    with precision.precision_policy(policy):
         layer = SpectralNorm(keras.layers.Conv2D(8, 3, padding="same"))
+        layer.build((1, 4, 4, 3))
+        before = layer.kernel.numpy()
         y = layer(np.ones((1, 4, 4, 3), np.float32), training=True)
-    assert y.dtype == "float16"
+    assert y.dtype == policy.split("_")[1]
     assert layer.kernel.dtype == "float32" and layer.u.dtype == "float32"
+    np.testing.assert_array_equal(layer.kernel.numpy(), before)
     kernel, sigma = layer.normalized_kernel()
     assert kernel.dtype == "float32" and sigma.dtype == "float32"
-    # A kernel value that float16 would round is used exactly.
+    # A kernel value that half precision would round is used exactly.
     layer.kernel.assign(layer.kernel.numpy() + 1e-5)
     kernel_after, _ = layer.normalized_kernel()
     assert not np.array_equal(np.asarray(kernel), np.asarray(kernel_after))
