@@ -70,7 +70,10 @@ class Agent:
         """Forgets the memory; the next `act` starts new episodes in all N environments."""
         self.num_envs = num_envs or self.num_envs
         d = self.model.config.d_model
-        self.cache = tf.zeros((self.num_envs, self.cache_length, d), tf.float32)  # [N, K-1, D]
+        # The summaries of past steps, in the dtype the model computes them in (float16 or
+        # bfloat16 under a mixed precision policy).
+        self.cache = tf.zeros((self.num_envs, self.cache_length, d),
+                              self.model.compute_dtype)  # [N, K-1, D]
         self.cache_valid = tf.zeros((self.num_envs, self.cache_length), tf.bool)  # [N, K-1]
         self._fresh = True
 
@@ -131,9 +134,9 @@ def _compiled(model, name, graph, jit_compile):
 def _call(function, args, *static):
     """`function(*args, *static)`, through the concrete function traced for these inputs.
 
-    A `tf.function` call binds its arguments and looks up its trace on every call, about
-    0.6 ms of Python per acting step here, several times the policy's own compute on a
-    batch of 8. The concrete function for each input signature (shapes, dtypes and the
+    A `tf.function` call binds its arguments and looks up its trace on every call, Python
+    work that costs more than the policy's own compute on a batch of a few environments.
+    The concrete function for each input signature (shapes, dtypes and the
     Python `static` arguments) is kept on `function`, and called on the flat tensors. The
     key is read from the arrays' own shapes and dtypes, before any conversion, so a call
     costs one `tf.constant` per array on top of the function's execution.

@@ -15,8 +15,10 @@ class AttentionPooling(keras.layers.Layer):
     and values. Head n's score of token t is `LN(x_t) . (W_k,n q_n) + b_k,n . q_n`, and its
     context is `(sum_t w_t LN(x_t)) W_v,n + b_v,n`, since the weights sum to 1. Same weights
     and result as calling the attention layer, with 2·T·D² fewer multiply-adds per example.
-    Under XLA a small set (T <= 36) is pooled as a broadcast product over [B, T, N, D] rather
-    than B tiny [N, T] x [T, D] matmuls (CartPole's PPO update: about 5 ms less in 20 steps).
+    A small set is pooled as a broadcast product over [B, T, N, D] rather than B tiny
+    [N, T] x [T, D] matmuls when the attention layer would take its broadcast layout
+    (`MultiHeadAttention.uses_broadcast_layout`: a few tokens, under XLA), which XLA fuses.
+    The weights come from the layer's public `projection_weights` and `output_weights`.
 
     Args:
         d_model: D.
@@ -47,33 +49,35 @@ class AttentionPooling(keras.layers.Layer):
     def call(self, tokens, mask):
         h = self.norm(tokens)  # [B, T, D]
         mha, dtype = self.attention, h.dtype
-        heads, key_dim = self.num_heads, self.d_model // self.num_heads
-        kernel = lambda dense: ops.cast(dense.kernel, dtype)  # noqa: E731
-        bias = lambda dense: ops.cast(dense.bias, dtype)  # noqa: E731
-        # The query's projection, [N, K], with the 1/sqrt(K) scale.
-        query = ops.cast(ops.reshape(self.query, (1, self.d_model)), dtype)
-        q = ops.einsum("od,dnk->nk", query, kernel(mha._query_dense)) + bias(mha._query_dense)
-        q = q * ops.cast(1.0 / key_dim ** 0.5, dtype)
-        score_weights = ops.einsum("dnk,nk->dn", kernel(mha._key_dense), q)  # [D, N]
-        # The key bias's term is the same for every token (it cancels in the softmax, so its
-        # gradient is 0); it is kept so that the key bias stays a trained variable, as in the
-        # attention layer.
-        scores = ops.matmul(h, score_weights) + ops.sum(bias(mha._key_dense) * q, axis=-1)
+        heads, d = self.num_heads, self.d_model
+        (w_q, w_k, w_v), (b_q, b_k, b_v) = mha.projection_weights(dtype)  # [D, N*K] ...
+        # The query's projection, [N, K], with the 1/sqrt(K) scale (in `w_q` and `b_q`).
+        q = ops.matmul(ops.cast(ops.reshape(self.query, (1, d)), dtype), w_q)
+        q = ops.reshape(q if b_q is None else q + b_q, (heads, -1))  # [N, K]
+        score_weights = ops.einsum("dnk,nk->dn", ops.reshape(w_k, (d, heads, -1)), q)  # [D, N]
+        scores = ops.matmul(h, score_weights)  # [B, T, N]
+        if b_k is not None:
+            # The key bias's term is the same for every token (it cancels in the softmax,
+            # so its gradient is 0); it is kept so that the key bias stays a trained
+            # variable, as in the attention layer.
+            scores = scores + ops.sum(ops.reshape(b_k, (heads, -1)) * q, axis=-1)
         weights = masking.masked_softmax(scores, None if mask is None else mask[:, :, None],
                                          axis=1)  # [B, T, N] float32
         weights = ops.cast(weights, dtype)  # rows with no real token are all 0
-        if mha._small_sets(self.query, h):  # a broadcast product: cheaper than B tiny matmuls
+        if mha.uses_broadcast_layout(self.query, h):
             pooled = ops.sum(weights[..., None] * h[:, :, None, :], axis=1)  # [B, N, D]
         else:
             pooled = ops.einsum("btn,btd->bnd", weights, h)  # [B, N, D]
-        context = ops.einsum("bnd,dnk->bnk", pooled, kernel(mha._value_dense))  # [B, N, K]
-        value_bias = bias(mha._value_dense)
-        if mask is not None:
-            value_bias = value_bias * ops.cast(ops.any(mask, axis=1), dtype)[:, None, None]
-        context = context + value_bias  # [B, N, K]
-        output = ops.matmul(ops.reshape(context, (-1, heads * key_dim)),
-                            ops.reshape(kernel(mha._output_dense), (heads * key_dim, -1)))
-        output = output + bias(mha._output_dense)  # [B, D]
+        context = ops.einsum("bnd,dnk->bnk", pooled, ops.reshape(w_v, (d, heads, -1)))
+        if b_v is not None:  # [B, N, V]
+            value_bias = ops.reshape(b_v, (1, heads, -1))
+            if mask is not None:  # no real token: no context, as in the attention layer
+                value_bias = value_bias * ops.cast(ops.any(mask, axis=1), dtype)[:, None, None]
+            context = context + value_bias
+        w_o, b_o = mha.output_weights(dtype)  # [N*V, D], [D]
+        output = ops.matmul(ops.reshape(context, (-1, w_o.shape[0])), w_o)
+        if b_o is not None:
+            output = output + b_o  # [B, D]
         return output, ops.mean(ops.cast(weights, "float32"), axis=-1)  # [B, D], [B, T]
 
     def get_config(self):

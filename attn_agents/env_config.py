@@ -10,7 +10,8 @@ class EnvConfig:
     Attributes:
         env_id: A registered Gymnasium id (MiniGrid and ALE ids are registered on import).
         num_envs: Parallel environments N of the vector environment.
-        async_envs: Step them in subprocesses (`AsyncVectorEnv`) instead of in turn.
+        async_envs: Step the environments in subprocesses (`AsyncVectorEnv`) instead of in
+            turn.
         normalize_obs: Running mean/std normalization of Box observations.
         normalize_reward: Scale rewards by the running std of the discounted return.
         mask_velocity: CartPole only: hide the cart and pole velocities (partially observable).

@@ -5,7 +5,11 @@ MiniGrid observations keep `image` and `direction` (the mission text is dropped)
 are preprocessed as usual (grey 84x84, frame skip 4, 4 stacked frames as channels).
 """
 
+import contextlib
 import difflib
+import importlib
+import os
+import signal
 
 import gymnasium as gym
 import numpy as np
@@ -35,14 +39,58 @@ def register_extra_envs() -> None:
     _registered = True
 
 
+# The pip command that provides a missing module an environment needs.
+_PACKAGES = {
+    "flax": '"gymnasium[jax]"', "jax": '"gymnasium[jax]"', "jaxlib": '"gymnasium[jax]"',
+    "mujoco": '"gymnasium[mujoco]"', "Box2D": '"gymnasium[box2d]"',
+    "pygame": '"gymnasium[classic-control]"', "ale_py": "ale-py", "minigrid": "minigrid",
+}
+
+
+def _missing_dependency(error: BaseException) -> str:
+    """One line naming what to install, for an environment that failed to build."""
+    if isinstance(error, ImportError) and error.name:
+        top = error.name.split(".")[0]
+        package = _PACKAGES.get(top, top)
+        return f"it needs the {top} package, not installed here: pip install {package}"
+    return " ".join(str(error).split())  # gymnasium's DependencyNotInstalled names the pip line
+
+
+def _buildable(env_id: str) -> bool:
+    """Whether the modules behind `env_id` import here (its optional packages are installed)."""
+    entry_point = gym.spec(env_id).entry_point
+    if not isinstance(entry_point, str):
+        return True
+    try:
+        importlib.import_module(entry_point.split(":")[0])
+    except (ImportError, gym.error.DependencyNotInstalled):
+        return False
+    except Exception:  # noqa: BLE001 -- anything else is for gym.make to report
+        return True
+    return True
+
+
 def check_env_id(env_id: str) -> None:
-    """Raises a one-line `EnvError` naming the closest registered ids if `env_id` is unknown."""
+    """Raises a one-line `EnvError` naming the closest registered ids if `env_id` is unknown.
+
+    Only ids whose packages are installed are suggested.
+    """
     register_extra_envs()
     if env_id in gym.registry:
         return
-    close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.5)
+    close = difflib.get_close_matches(env_id, list(gym.registry), n=6, cutoff=0.5)
+    close = [name for name in close if _buildable(name)][:3]
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise EnvError(f"Expected a registered Gymnasium id. Received: env_id={env_id!r}{hint}")
+
+
+def _make(env_id: str, **kwargs) -> gym.Env:
+    """`gym.make`, with a missing optional package reported as a one-line `EnvError`."""
+    try:
+        return gym.make(env_id, **kwargs)
+    except (ImportError, gym.error.DependencyNotInstalled) as error:
+        raise EnvError(f"Expected an environment that can be built here. Received: "
+                       f"env_id={env_id!r}: {_missing_dependency(error)}") from None
 
 
 def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
@@ -97,19 +145,24 @@ def make_env(config: EnvConfig, render_mode: str | None = None) -> gym.Env:
         The wrapped environment.
 
     Raises:
-        EnvError: If the id is unknown, --mask_velocity is used on another environment or a
-            space is unsupported.
+        EnvError: If the id is unknown, its optional packages are missing (the message names
+            the pip command), --mask_velocity is used on another environment or a space is
+            unsupported.
     """
     check_env_id(config.env_id)
     spec = gym.spec(config.env_id)
     kwargs = {"render_mode": render_mode} if render_mode else {}
+    if render_mode == "rgb_array":
+        # Frames are drawn off-screen: without a display, pygame's default video driver
+        # prints "error: XDG_RUNTIME_DIR is invalid ..." although nothing is wrong.
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     if spec.namespace == "ALE":
-        env = gym.make(config.env_id, frameskip=1, **kwargs)
+        env = _make(config.env_id, frameskip=1, **kwargs)
         env = gym.wrappers.AtariPreprocessing(env, frame_skip=4, screen_size=84,
                                               grayscale_obs=True, noop_max=30)
         env = _ChannelsLast(gym.wrappers.FrameStackObservation(env, 4))
     else:
-        env = gym.make(config.env_id, **kwargs)
+        env = _make(config.env_id, **kwargs)
     if config.mask_velocity:
         env = MaskVelocity(env)
     space = env.observation_space
@@ -117,6 +170,25 @@ def make_env(config: EnvConfig, render_mode: str | None = None) -> gym.Env:
         env = gym.wrappers.FilterObservation(env, [k for k in space.spaces if k != "mission"])
     check_spaces(env.observation_space, env.action_space)
     return env
+
+
+@contextlib.contextmanager
+def _children_ignore_ctrl_c():
+    """Processes started inside ignore SIGINT (an ignored signal stays ignored across exec).
+
+    A Ctrl-C in a terminal reaches the whole process group: the environments' subprocesses
+    would die mid-rollout, while the trainer (which handles Ctrl-C by finishing the update,
+    saving a checkpoint and then closing them) still needs them.
+    """
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: nothing to change
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def make_vector_env(config: EnvConfig, num_envs: int | None = None, training: bool = True,
@@ -145,7 +217,8 @@ def make_vector_env(config: EnvConfig, num_envs: int | None = None, training: bo
     fns = [lambda: make_env(config) for _ in range(n)]
     mode = gym.vector.AutoresetMode.SAME_STEP
     if config.async_envs and n > 1:
-        envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode, context="spawn")
+        with _children_ignore_ctrl_c():
+            envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode, context="spawn")
     else:
         envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
     if config.normalize_obs and not isinstance(envs.single_observation_space, gym.spaces.Box):

@@ -1,12 +1,16 @@
 r"""Evaluate a trained agent, record an episode and draw where it looks.
 
     python -m attn_agents.evaluate --model_dir=D --episodes=100 \
-        [--video=out.mp4|out.gif] [--attention_plot=out.png]
+        [--video=out.mp4|out.gif] [--attention_plot=out.png] [--output_json=eval.json]
 
-Prints the return statistics of greedy episodes. `--video` records one episode;
-`--attention_plot` draws the attention of the middle step of that episode: bars over the
-features of vector observations, a heatmap over the frame (images) or the grid (MiniGrid),
-and the weights over the memory steps with --memory.
+Prints the return statistics of greedy episodes (and writes them to --output_json).
+`--video` records one episode; `--attention_plot` draws the attention of the middle step of
+that episode: bars over the features of vector observations, a heatmap over the frame
+(images) or the grid (MiniGrid), and the weights over the memory steps with --memory.
+
+The policy is the newest intact checkpoint of the model directory (a damaged newer one is
+skipped with one line); nothing in the directory is written. The output paths are checked,
+and their folders created, before any work.
 """
 
 import os
@@ -14,26 +18,38 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pathlib  # noqa: E402
-import sys  # noqa: E402
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from attn_agents.env_error import EnvError  # noqa: E402
+from attn_core import cli  # noqa: E402
+from attn_core import model_dir as core_model_dir  # noqa: E402
 
 FLAGS = flags.FLAGS
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
 
-def define_flags():
-    flags.DEFINE_string("model_dir", None, "Model directory written by attn_agents.train.",
-                        required=True)
-    flags.DEFINE_integer("episodes", 100, "Evaluation episodes.", lower_bound=0)
-    flags.DEFINE_integer("seed", 12345, "Seed of the evaluation environments.", lower_bound=0)
-    flags.DEFINE_bool("greedy", True, "Take the most likely action (else sample).")
-    flags.DEFINE_string("video", None, "Record one episode to this .mp4 or .gif file.")
-    flags.DEFINE_string("attention_plot", None, "Draw one step's attention to this .png.")
-    flags.DEFINE_integer("max_video_steps", 1000, "Stop the recorded episode after this many "
-                         "steps.", lower_bound=1)
+def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
+    """Defines the flags of `attn_agents.evaluate`."""
+    def define(kind, name, default, help_text, **kwargs):
+        if name not in flag_values:
+            kind(name, default, help_text, flag_values=flag_values, **kwargs)
+
+    if "model_dir" not in flag_values:
+        flags.DEFINE_string("model_dir", None, "Model directory written by attn_agents.train.",
+                            flag_values=flag_values)
+        flags.mark_flag_as_required("model_dir", flag_values=flag_values)
+    define(flags.DEFINE_integer, "episodes", 100, "Evaluation episodes.", lower_bound=0)
+    define(flags.DEFINE_integer, "seed", 12345, "Seed of the evaluation environments.",
+           lower_bound=0)
+    define(flags.DEFINE_bool, "greedy", True, "Take the most likely action (else sample).")
+    define(flags.DEFINE_string, "video", None, "Record one episode to this .mp4 or .gif file.")
+    define(flags.DEFINE_string, "attention_plot", None,
+           "Draw one step's attention to this .png file.")
+    define(flags.DEFINE_integer, "max_video_steps", 1000,
+           "Stop the recorded episode after this many steps.", lower_bound=1)
+    define(flags.DEFINE_string, "output_json", None,
+           "Also write the return statistics to this JSON file.")
 
 
 def record_episode(model, env_config, obs_rms, seed, render, max_steps, greedy=True):
@@ -67,59 +83,78 @@ def record_episode(model, env_config, obs_rms, seed, render, max_steps, greedy=T
     return frames, observations, token_w, memory_w, total
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        if FLAGS.video and pathlib.Path(FLAGS.video).suffix.lower() not in VIDEO_SUFFIXES:
-            raise EnvError(f"Expected --video to end in {' or '.join(VIDEO_SUFFIXES)}. "
-                           f"Received: video={FLAGS.video!r}")
-        from attn_agents.model_dir import load_configs
+def _outputs(flag_values):
+    """The checked output paths `(video, attention_plot, output_json)` (None when unset)."""
+    video = flag_values.video
+    if video and pathlib.Path(video).suffix.lower() not in VIDEO_SUFFIXES:
+        raise EnvError(f"Expected --video to end in {' or '.join(VIDEO_SUFFIXES)}. "
+                       f"Received: video={video!r}")
+    if flag_values.output_json and not flag_values.episodes:
+        raise EnvError("Expected --episodes > 0 with --output_json (it holds their returns). "
+                       "Received: episodes=0")
+    return tuple(core_model_dir.prepare_output_file(value, f"--{name}") if value else None
+                 for name, value in (("video", video),
+                                     ("attention_plot", flag_values.attention_plot),
+                                     ("output_json", flag_values.output_json)))
 
-        load_configs(FLAGS.model_dir)  # a missing or broken directory fails before TensorFlow
-        from attn_core.quiet_import import import_tensorflow_quietly
 
-        import_tensorflow_quietly()
-        from attn_agents.model_dir import load_agent
+def _write_video(path, frames, total):
+    import imageio.v2 as imageio
 
-        model, env_config, policy_config, state = load_agent(FLAGS.model_dir)
-    except (EnvError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    if path.suffix.lower() == ".gif":
+        imageio.mimsave(path, frames, duration=1000 / 30, loop=0)
+    else:
+        imageio.mimsave(path, frames, fps=30, macro_block_size=1)
+    print(f"video: {path} ({len(frames)} frames, return {total:.2f})")
+
+
+def main(argv, flag_values: flags.FlagValues = FLAGS):
+    del argv  # `cli.run` refuses stray arguments
+    from attn_agents.model_dir import CONFIG_NAME, load_agent, load_configs
+
+    model_dir = core_model_dir.require_existing(
+        flag_values.model_dir, "--model_dir", marker=CONFIG_NAME,
+        hint=" (train one with attn_agents.train)")
+    load_configs(model_dir)  # a broken config fails before any output is prepared
+    video, plot, output_json = _outputs(flag_values)
+    cli.quiet_tensorflow()
+    model, env_config, policy_config, state = load_agent(model_dir)
     import numpy as np
 
     from attn_agents.evaluation import evaluate_policy
 
     obs_rms = (state or {}).get("obs_rms") or None
-    if FLAGS.episodes:
-        returns, lengths = evaluate_policy(model, env_config, FLAGS.episodes, obs_rms=obs_rms,
-                                           seed=FLAGS.seed, greedy=FLAGS.greedy)
-        print(f"{env_config.env_id} ({policy_config.policy}, step "
-              f"{(state or {}).get('global_step', '?')}): return {returns.mean():.2f} ± "
-              f"{returns.std():.2f} over {len(returns)} episodes (min {returns.min():.2f}, "
-              f"max {returns.max():.2f}, mean length {lengths.mean():.1f})")
-    if FLAGS.video or FLAGS.attention_plot:
+    if flag_values.episodes:
+        returns, lengths = evaluate_policy(model, env_config, flag_values.episodes,
+                                           obs_rms=obs_rms, seed=flag_values.seed,
+                                           greedy=flag_values.greedy)
+        step = (state or {}).get("global_step", "?")
+        print(f"{env_config.env_id} ({policy_config.policy}, step {step}): return "
+              f"{returns.mean():.2f} ± {returns.std():.2f} over {len(returns)} episodes (min "
+              f"{returns.min():.2f}, max {returns.max():.2f}, mean length "
+              f"{lengths.mean():.1f})")
+        if output_json:
+            core_model_dir.write_json(output_json, {
+                "env_id": env_config.env_id, "policy": policy_config.policy, "env_step": step,
+                "episodes": int(len(returns)), "greedy": bool(flag_values.greedy),
+                "seed": int(flag_values.seed), "mean_return": float(returns.mean()),
+                "std_return": float(returns.std()), "min_return": float(returns.min()),
+                "max_return": float(returns.max()), "mean_length": float(lengths.mean())})
+            print(f"scores: {output_json}")
+    if video or plot:
         frames, observations, token_w, memory_w, total = record_episode(
-            model, env_config, obs_rms, FLAGS.seed, bool(FLAGS.video), FLAGS.max_video_steps,
-            FLAGS.greedy)
-        if FLAGS.video:
-            import imageio.v2 as imageio
-
-            path = pathlib.Path(FLAGS.video)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if path.suffix.lower() == ".gif":
-                imageio.mimsave(path, frames, duration=1000 / 30, loop=0)
-            else:
-                imageio.mimsave(path, frames, fps=30, macro_block_size=1)
-            print(f"video: {path} ({len(frames)} frames, return {total:.2f})")
-        if FLAGS.attention_plot:
+            model, env_config, obs_rms, flag_values.seed, bool(video),
+            flag_values.max_video_steps, flag_values.greedy)
+        if video:
+            _write_video(video, frames, total)
+        if plot:
             from attn_agents.attention_plot import save_agent_attention
 
             step = len(observations) // 2
             obs = observations[step]
             picture = obs.get("image") if isinstance(obs, dict) else obs
             path = save_agent_attention(
-                FLAGS.attention_plot, model.layout, token_w[step],
+                plot, model.layout, token_w[step],
                 memory_w[step] if policy_config.memory else None,
                 observation=np.asarray(picture),
                 title=f"{env_config.env_id}, step {step} of {len(observations)}")
@@ -128,4 +163,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

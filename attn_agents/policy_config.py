@@ -12,7 +12,8 @@ class PolicyConfig:
     """What the actor-critic network looks like.
 
     Attributes:
-        policy: `"attention"` (tokens, self-attention, attention pooling) or `"mlp"`.
+        policy: The network: attention (observation tokens, self-attention blocks, attention
+            pooling) or mlp (one tanh layer over the flattened observation).
         d_model: Width D of the tokens, of the pooled summary and of the heads' hidden layer.
         num_heads: Attention heads N (`d_model` must be divisible by it).
         attention_layers: Pre-LN self-attention blocks over the tokens (attention policy).

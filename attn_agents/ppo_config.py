@@ -7,6 +7,7 @@ CartPole settings: 8 envs x 32 steps, 20 epochs, gamma 0.98, lambda 0.8, lr 1e-3
 import dataclasses
 
 from attn_core.config_checks import require_positive_ints
+from attn_core.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,3 +66,69 @@ class PPOConfig:
         if self.eval_episodes < 0:
             raise ValueError(f"Expected `eval_episodes` to be >= 0. "
                              f"Received: eval_episodes={self.eval_episodes}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutSizes:
+    """The sizes of one worker's rollouts and updates in a run.
+
+    Attributes:
+        prefix: P = K - 1, the earlier steps in front of each training chunk (0 without
+            memory).
+        chunk: L, the query steps of each training chunk (1 without memory).
+        num_envs: N, this worker's environments.
+        num_steps: T, the steps per environment of each rollout.
+        num_chunks: This worker's chunks per rollout, N * T / L.
+        minibatch_chunks: This worker's chunks per minibatch.
+        batch: The transitions of one rollout over all workers.
+        num_updates: The rollouts (and updates) of the whole run.
+    """
+
+    prefix: int
+    chunk: int
+    num_envs: int
+    num_steps: int
+    num_chunks: int
+    minibatch_chunks: int
+    batch: int
+    num_updates: int
+
+
+def rollout_sizes(ppo: PPOConfig, memory: int, num_envs: int, workers: int = 1,
+                  local_replicas: int = 1) -> RolloutSizes:
+    """The sizes of a run, checked.
+
+    Args:
+        ppo: The PPO settings.
+        memory: K, the policy's memory (0: none).
+        num_envs: The environments of all workers together.
+        workers: The number of workers (each steps `num_envs / workers` environments).
+        local_replicas: The replicas of each worker, between which its part of every
+            minibatch is split.
+
+    Raises:
+        UserError: If `chunk_length` does not divide `num_steps` with memory, or a worker's
+            part of a minibatch is empty or cannot be split between its replicas.
+    """
+    chunk = ppo.chunk_length if memory else 1
+    if memory and ppo.num_steps % chunk:
+        raise UserError(f"Expected --chunk_length to divide --num_steps with --memory. "
+                        f"Received: chunk_length={chunk}, num_steps={ppo.num_steps}")
+    local_envs = num_envs // workers
+    num_chunks = local_envs * ppo.num_steps // chunk
+    minibatch_chunks = num_chunks // ppo.num_minibatches
+    if minibatch_chunks < 1 or minibatch_chunks % local_replicas:
+        what = ("environments x steps" if chunk == 1
+                else f"environments x steps / --chunk_length={chunk}")
+        worker = f" of each of the {workers} workers" if workers > 1 else ""
+        replicas = (f", a multiple of its {local_replicas} replicas" if local_replicas > 1
+                    else "")
+        raise UserError(
+            f"Expected each minibatch to hold at least one chunk{replicas}: the {num_chunks} "
+            f"chunks ({what}){worker} split into --num_minibatches. Received: "
+            f"num_minibatches={ppo.num_minibatches}")
+    batch = num_envs * ppo.num_steps
+    return RolloutSizes(prefix=max(memory - 1, 0), chunk=chunk, num_envs=local_envs,
+                        num_steps=ppo.num_steps, num_chunks=num_chunks,
+                        minibatch_chunks=minibatch_chunks, batch=batch,
+                        num_updates=max(ppo.total_timesteps // batch, 1))

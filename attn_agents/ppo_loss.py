@@ -22,7 +22,7 @@ def ppo_loss(new_log_prob, old_log_prob, advantages, new_values, old_values, ret
         norm_adv: Normalize the advantages.
         adv_moments: Optional `(mean, variance)` scalars to normalize the advantages with,
             instead of this minibatch's own: under several replicas, those of the global
-            minibatch (`cross_replica.global_moments`).
+            minibatch (`attn_core.worker_sync.global_moments`).
 
     Returns:
         dict of scalars: `loss` (to minimize), `policy`, `value`, `entropy`, `approx_kl`

@@ -6,6 +6,12 @@ With `memory=K`, training minibatches are sequence chunks of L steps, each prece
 K - 1 steps before it (from this rollout or the previous one), so the memory seen in
 training is the memory the policy had while acting.
 
+A run has three phases (`PPOTrainer`): setup validates every input (sizes, environment,
+saved config) before anything is written, then opens the model directory (creates and
+locks it), builds the model and resumes from the newest intact checkpoint; the loop
+alternates rollouts and updates, checkpointing every `checkpoint_every` updates and on
+Ctrl-C; the finish evaluates greedily and writes `metrics.json`.
+
 Under a `tf.distribute` strategy the learner update runs under the strategy (see
 `make_minibatch_step`). With `MultiWorkerMirroredStrategy` the sizes stay global: each
 worker steps its share of the `num_envs` environments (seeded differently), all workers draw
@@ -16,19 +22,27 @@ environments; the checkpoint holds the chief's, which every worker starts from w
 resumes and which the final evaluation uses. Only the chief (worker 0) writes the model
 directory (configs, checkpoints, TensorBoard events, episode returns, `metrics.json`) and
 runs the final evaluation; all workers share the same directory.
+
+Under a mixed precision policy the model computes in float16 or bfloat16 and keeps float32
+variables; the losses, the action distribution and the values are float32. Under float16
+the optimizer is a `LossScaleOptimizer` (`attn_core.precision.wrap_optimizer`): the loss is
+scaled before the gradient, and a step with non-finite gradients is skipped and halves the
+scale (`charts/loss_scale`, `charts/skipped_steps`).
 """
 
 import dataclasses
 import functools
 import json
 import pathlib
+import signal
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from attn_agents import cross_replica, model_dir, workers
+from attn_agents import model_dir as agent_dir
+from attn_agents import workers
 from attn_agents.actor_critic import ActorCritic, zeros_like_space
 from attn_agents.agent import Agent
 from attn_agents.env_error import EnvError
@@ -36,8 +50,20 @@ from attn_agents.env_factory import make_vector_env
 from attn_agents.evaluation import evaluate_policy
 from attn_agents.gae import compute_gae
 from attn_agents.obs_normalizer import ObsNormalizer
+from attn_agents.ppo_config import rollout_sizes
 from attn_agents.ppo_loss import ppo_loss
-from attn_core import checkpoint, metrics_file, precision, run_dir, strategy, summaries
+from attn_core import (
+    checkpoint,
+    metrics_file,
+    precision,
+    progress,
+    run_dir,
+    strategy,
+    summaries,
+    worker_sync,
+)
+from attn_core import model_dir as core_model_dir
+from attn_core.errors import Interrupted
 
 LOSS_TAGS = ("policy", "value", "entropy", "approx_kl", "clipfrac")
 
@@ -51,6 +77,9 @@ class _State:
     update_seconds: float = 0.0  # the update's graph call, to its result
     episodes: int = 0
     last_return: float = 0.0
+    skipped_steps: int = 0  # float16: optimizer steps skipped for non-finite gradients
+    loss_scale: float | None = None  # float16: the LossScaleOptimizer's scale
+    loss_scale_steps: int = 0  # and its count of finite steps since the scale last changed
     rng: dict = dataclasses.field(default_factory=dict)
     obs_rms: dict = dataclasses.field(default_factory=dict)
     return_rms: dict = dataclasses.field(default_factory=dict)
@@ -83,17 +112,24 @@ def _chunk_indices(num_steps, num_envs, chunk, prefix):
     return time_idx.reshape(-1, prefix + chunk), env_idx.reshape(-1, prefix + chunk)
 
 
-def make_optimizer(pc, dist):
+def _inner(optimizer):
+    """The optimizer that holds the update's state (a `LossScaleOptimizer`'s inner one)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def make_optimizer(pc, dist, precision_name="float32"):
     """The PPO optimizer (Adam), created under `dist.scope()`.
 
     With one replica it clips the gradients' global norm to `pc.max_grad_norm` itself. With
     several it does not clip: Keras clips each replica's gradients before summing them, so
-    `make_minibatch_step` clips the summed gradient instead.
+    `make_minibatch_step` clips the summed gradient instead. Under float16 it is wrapped in a
+    `LossScaleOptimizer` (`attn_core.precision.wrap_optimizer`).
     """
     with dist.scope():
-        return keras.optimizers.Adam(
+        adam = keras.optimizers.Adam(
             pc.learning_rate, epsilon=1e-5,
             global_clipnorm=pc.max_grad_norm if dist.num_replicas_in_sync == 1 else None)
+        return precision.wrap_optimizer(adam, precision_name)
 
 
 def make_minibatch_step(model, optimizer, pc, chunk, dist, clip_coef=None):
@@ -108,6 +144,9 @@ def make_minibatch_step(model, optimizer, pc, chunk, dist, clip_coef=None):
     replicas, so every worker gets the same terms (and takes the same target-KL decision).
     One update on R replicas thus equals one update of a single replica on the global batch.
 
+    The loss goes through `optimizer.scale_loss` (an identity unless the optimizer is a
+    `LossScaleOptimizer`), whose `apply` unscales the gradients and skips non-finite ones.
+
     Args:
         model: The `ActorCritic`.
         optimizer: Its Keras optimizer (`make_optimizer`: with several replicas, one that
@@ -118,25 +157,29 @@ def make_minibatch_step(model, optimizer, pc, chunk, dist, clip_coef=None):
         clip_coef: The clip epsilon: a variable (read at each step, for `anneal_clip`), or
             None for `pc.clip_coef`.
 
+    Returns:
+        The step function; its terms are those of `ppo_loss` plus `skipped` (1.0 when the
+        optimizer skipped the step for non-finite gradients, float16 only).
+
     Raises:
         ValueError: If the optimizer clips gradients under several replicas.
     """
     replicas = dist.num_replicas_in_sync
-    if replicas > 1 and (optimizer.global_clipnorm or optimizer.clipnorm
-                         or optimizer.clipvalue):
+    inner = _inner(optimizer)
+    if replicas > 1 and (inner.global_clipnorm or inner.clipnorm or inner.clipvalue):
         raise ValueError(
             "Expected an optimizer that does not clip gradients under several replicas (see "
             "make_optimizer): Keras would clip each replica's gradients, not their sum. "
-            f"Received: global_clipnorm={optimizer.global_clipnorm}, "
-            f"clipnorm={optimizer.clipnorm}, clipvalue={optimizer.clipvalue}")
-
+            f"Received: global_clipnorm={inner.global_clipnorm}, "
+            f"clipnorm={inner.clipnorm}, clipvalue={inner.clipvalue}")
+    scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     clip = pc.clip_coef if clip_coef is None else clip_coef
 
     def replica_step(data, idx):
         batch_data = tf.nest.map_structure(lambda x: tf.gather(x, idx), data)
         flat = lambda x: tf.reshape(x, [-1])  # noqa: E731
         advantages = flat(batch_data["advantages"])
-        adv_moments = (cross_replica.global_moments(advantages)
+        adv_moments = (worker_sync.global_moments(advantages)
                        if pc.norm_adv and replicas > 1 else None)
         with tf.GradientTape() as tape:
             params, values = model.sequence_forward(batch_data["obs"], batch_data["starts"],
@@ -149,17 +192,23 @@ def make_minibatch_step(model, optimizer, pc, chunk, dist, clip_coef=None):
                              flat(batch_data["values"]), flat(batch_data["returns"]),
                              dist_.entropy(), clip, pc.ent_coef, pc.vf_coef,
                              pc.clip_vloss, pc.norm_adv, adv_moments)
-            loss = terms["loss"] / replicas
+            loss = optimizer.scale_loss(terms["loss"] / replicas)
         grads = tape.gradient(loss, model.trainable_variables)
-        if replicas > 1 and pc.max_grad_norm > 0:
-            grads = cross_replica.clip_summed_gradients(grads, pc.max_grad_norm)
+        scale_before = precision.loss_scale(optimizer)
+        if replicas > 1:
+            if scaling:  # every replica skips, or none
+                grads = worker_sync.poison_unless_all_finite(grads)
+            if pc.max_grad_norm > 0:  # the gradients are still scaled here
+                grads = worker_sync.clip_summed_gradients(grads,
+                                                          pc.max_grad_norm * scale_before)
         optimizer.apply(grads, model.trainable_variables)
+        terms["skipped"] = tf.cast(precision.skipped_step(optimizer, scale_before), tf.float32)
         return terms
 
     if replicas == 1:
         return replica_step
 
-    keys = ("loss", *LOSS_TAGS)
+    keys = ("loss", *LOSS_TAGS, "skipped")
     local_replicas = len(dist.extended.worker_devices)
 
     def minibatch_step(data, idx):
@@ -187,183 +236,119 @@ def run_update(minibatch_step, data, orders, num_minibatches, target_kl):
 
     Args:
         minibatch_step: `(data, idx) -> terms`, one optimizer step on the chunks `idx`;
-            `terms` is the dict of float32 scalars of `ppo_loss`.
+            `terms` is the dict of float32 scalars of `ppo_loss` (and optionally `skipped`).
         data: The rollout's training tensors (gathered by chunk index).
         orders: int32 [E * M, B], the chunk indices of each of the E * M minibatches.
         num_minibatches: M.
         target_kl: The early-stop threshold.
 
     Returns:
-        `(terms, epochs_run)`: the last minibatch's terms, and the epochs run (int32).
+        `(terms, epochs_run)`: the last minibatch's terms with `skipped_steps`, the steps
+        skipped over the update (int32), and the epochs run (int32).
     """
+    keys = ("loss", *LOSS_TAGS)
     total = tf.shape(orders)[0]
     zero = tf.constant(0.0)
-    terms = {k: zero for k in ("loss", *LOSS_TAGS)}
+    terms = {k: zero for k in keys}
 
-    def body(k, stop, terms):
-        terms = minibatch_step(data, orders[k])
-        terms = {key: tf.cast(terms[key], tf.float32) for key in ("loss", *LOSS_TAGS)}
+    def body(k, stop, terms, skipped):
+        out = minibatch_step(data, orders[k])
+        terms = {key: tf.cast(out[key], tf.float32) for key in keys}
+        if "skipped" in out:
+            skipped = skipped + tf.cast(out["skipped"], tf.int32)
         k = k + 1
         if target_kl:
             stop = tf.logical_and(tf.equal(k % num_minibatches, 0),
                                   terms["approx_kl"] > target_kl)
-        return k, stop, terms
+        return k, stop, terms, skipped
 
-    k, _, terms = tf.while_loop(lambda k, stop, _: tf.logical_and(k < total, tf.logical_not(stop)),
-                                body, (tf.constant(0), tf.constant(False), terms))
-    return terms, k // num_minibatches
+    k, _, terms, skipped = tf.while_loop(
+        lambda k, stop, *_: tf.logical_and(k < total, tf.logical_not(stop)),
+        body, (tf.constant(0), tf.constant(False), terms, tf.constant(0)))
+    return terms | {"skipped_steps": skipped}, k // num_minibatches
 
 
-def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, log=print,
-                       verbose=1):
-    """Trains a PPO agent, checkpointing and resuming in `workdir`, then evaluates it.
+class _StopOnInterrupt:
+    """While active, a first Ctrl-C asks the loop to stop after the current update (which
+    then checkpoints); a second one stops at once (`KeyboardInterrupt`)."""
 
-    Args:
-        env_config: `EnvConfig`.
-        policy_config: `PolicyConfig`.
-        ppo_config: `PPOConfig`.
-        common: `attn_core.flags.CommonConfig` (seed, precision, strategy, jit_compile).
-        workdir: The model directory; a checkpoint there is resumed. With several workers,
-            the same (shared) directory for all: the chief creates and writes it, every
-            worker resumes from it.
-        log: Where progress lines go; the last one before the metrics is
-            `weights fingerprint: <hex>` (identical on workers that stayed in sync).
-        verbose: 1 shows a progress bar with an ETA, 0 hides it.
+    def __init__(self, log):
+        self.log = log
+        self.requested = False
+        self._previous = None
 
-    Returns:
-        The metrics dict also written to `workdir/metrics.json` (on workers other than the
-        chief, which do not evaluate, with `eval_episodes` 0).
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.log("interrupt: stopping after this update, to save a checkpoint "
+                 "(Ctrl-C again to stop at once)")
 
-    Raises:
-        EnvError: For unsupported environments or spaces, an invalid strategy (e.g. no
-            `TF_CONFIG` for `multi_worker`), or `num_envs` not divisible by the number of
-            workers.
-        ValueError: If `chunk_length` does not divide `num_steps` with memory on, or a
-            worker's part of a minibatch cannot be split between its replicas.
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: Ctrl-C stays a KeyboardInterrupt
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class _Rollout:
+    """The rollout buffers of one worker and the loop that fills them.
+
+    Buffers follow CleanRL's layout [T, N, ...]; observations and episode starts have P
+    extra rows in front, the last P steps of the previous rollout (the memory prefix).
     """
-    workdir = pathlib.Path(workdir)
-    pc, ec = ppo_config, env_config
-    memory = policy_config.memory
-    prefix = max(memory - 1, 0)  # P: earlier steps in front of each training chunk
-    chunk = pc.chunk_length if memory else 1  # L
-    if memory and pc.num_steps % chunk:
-        raise ValueError(f"Expected `chunk_length` to divide `num_steps` with memory. "
-                         f"Received: chunk_length={chunk}, num_steps={pc.num_steps}")
-    try:
-        dist = strategy.make_strategy(common.strategy, common.cpu_devices)
-    except ValueError as error:  # e.g. no TF_CONFIG for multi_worker: shown as one line
-        raise EnvError(str(error)) from None
-    share = workers.worker_share(ec.num_envs, dist)
-    chief = share.chief
-    precision.set_precision_policy(common.precision)
-    run_dir.set_seeds(common.seed)  # the same model init and minibatch order on every worker
-    if chief:
-        workdir.mkdir(parents=True, exist_ok=True)
-        model_dir.save_configs(workdir, ec, policy_config, pc)
 
-    n, steps = share.num_envs, pc.num_steps  # this worker's N environments
-    batch = ec.num_envs * steps  # the global batch, all workers' rollouts
-    num_updates = max(pc.total_timesteps // batch, 1)
-    num_chunks = n * steps // chunk  # this worker's chunks
-    replicas = dist.num_replicas_in_sync
-    local_replicas = replicas // share.count
-    minibatch_chunks = num_chunks // pc.num_minibatches  # this worker's part of a minibatch
-    if minibatch_chunks < 1 or minibatch_chunks % local_replicas:
-        raise ValueError(
-            f"Expected each worker's part of a minibatch ({num_chunks} chunks / "
-            f"{pc.num_minibatches} minibatches) to hold a positive multiple of its "
-            f"{local_replicas} replicas. Received: num_minibatches={pc.num_minibatches}")
-    envs, reward_norm = make_vector_env(ec, num_envs=n, training=True, gamma=pc.gamma)
+    def __init__(self, envs, model, sizes, pc, share, num_envs_total, obs_norm, writer):
+        self.envs, self.model, self.sizes, self.pc = envs, model, sizes, pc
+        self.share, self.num_envs_total = share, num_envs_total
+        self.obs_norm, self.writer = obs_norm, writer
+        prefix, steps, n = sizes.prefix, sizes.num_steps, sizes.num_envs
+        self.obs = _stack_buffer(envs.single_observation_space, (prefix + steps, n))
+        self.starts = np.ones((prefix + steps, n), bool)
+        action_shape = () if model.discrete else (model.action_size,)
+        self.actions = np.zeros((steps, n, *action_shape),
+                                np.int64 if model.discrete else np.float32)
+        self.log_probs, self.values, self.rewards = (np.zeros((steps, n), np.float32)
+                                                     for _ in range(3))
+        self.ends = np.zeros((steps, n), bool)
+        self.time_idx, self.env_idx = _chunk_indices(steps, n, sizes.chunk, prefix)
+        self.query_time = self.time_idx[:, prefix:] - prefix  # [C, L] rollout step of queries
+        self.query_env = self.env_idx[:, prefix:]
+        self.agent = Agent(model, num_envs=n)
+        self.next_obs = self.next_start = None
 
-    with dist.scope():
-        model = ActorCritic(policy_config, envs.single_observation_space,
-                            envs.single_action_space, name="policy")
-        optimizer = make_optimizer(pc, dist)
-        checkpoint.build_optimizer(optimizer, model)
-        # Set from the update number (not checkpointed), like the learning rate.
-        clip_coef = (tf.Variable(pc.clip_coef, trainable=False, name="clip_coef")
-                     if pc.anneal_clip else None)
-    log(f"policy: {policy_config.policy}, {model.count_params():,} parameters, "
-        f"{replicas} replica(s); {num_updates} updates of {ec.num_envs} envs x {steps} steps"
-        + (f"; worker {share.index} of {share.count}: {n} envs" if share.count > 1
-           else ""))
-
-    # Every worker resumes from the chief's checkpoints in the shared model directory; only
-    # the chief writes them.
-    ckpts = checkpoint.CheckpointManager(workdir / "checkpoints", max_to_keep=2,
-                                         read_only=not chief)
-    state = _State()
-    restored = ckpts.restore([model, optimizer])
-    rng = np.random.default_rng(common.seed)
-    if restored is not None:
-        state = _State(**restored)
-        rng.bit_generator.state = state.rng
-        if reward_norm is not None and state.return_rms:
-            _set_rms(reward_norm.return_rms, state.return_rms)
-        log(f"resumed from update {state.update} (step {state.global_step})")
-
-    agent = Agent(model, num_envs=n)
-    obs_norm = (ObsNormalizer(envs.single_observation_space.shape, state.obs_rms)
-                if ec.normalize_obs else None)
-
-    def observe(raw):
-        if obs_norm is None:
+    def observe(self, raw):
+        if self.obs_norm is None:
             return raw
-        obs_norm.update(raw)
-        return obs_norm(raw)
+        self.obs_norm.update(raw)
+        return self.obs_norm(raw)
 
-    # All epochs x minibatches of one rollout run in one graph call (XLA with --jit_compile
-    # on one replica; under a strategy, `strategy.run` inside the loop). The loop is an
-    # explicit `tf.while_loop` and every branch is on Python values, so AutoGraph is off: it
-    # took about 1 s of the first update's tracing (CartPole, 2 cores).
-    update = tf.function(
-        functools.partial(run_update,
-                          make_minibatch_step(model, optimizer, pc, chunk, dist, clip_coef),
-                          num_minibatches=pc.num_minibatches,
-                          target_kl=pc.target_kl),
-        jit_compile=bool(common.jit_compile) and replicas == 1, autograph=False)
+    def reset(self, seed):
+        next_obs, _ = self.envs.reset(seed=seed)
+        self.next_obs = self.observe(next_obs)
+        self.next_start = np.ones(self.sizes.num_envs, bool)
 
-    # Buffers (CleanRL layout [T, N, ...]); obs and starts have P extra rows in front.
-    obs_buf = _stack_buffer(envs.single_observation_space, (prefix + steps, n))
-    starts_buf = np.ones((prefix + steps, n), bool)
-    action_shape = () if model.discrete else (model.action_size,)
-    actions_buf = np.zeros((steps, n, *action_shape), np.int64 if model.discrete else np.float32)
-    log_probs_buf, values_buf, rewards_buf = (np.zeros((steps, n), np.float32) for _ in range(3))
-    ends_buf = np.zeros((steps, n), bool)
-    time_idx, env_idx = _chunk_indices(steps, n, chunk, prefix)
-    query_time = time_idx[:, prefix:] - prefix  # [C, L] rollout step of each query
-    query_env = env_idx[:, prefix:]
+    def collect(self, state, rng):
+        """Steps the environments T times; returns `(advantages, returns)`, [T, N] each.
 
-    writer = summaries.SummaryWriter(workdir, enabled=chief)
-    if state.update == 0:
-        writer.hparams_table(dataclasses.asdict(ec) | dataclasses.asdict(policy_config)
-                             | dataclasses.asdict(pc) | dataclasses.asdict(common))
-    progbar = keras.utils.Progbar(num_updates * batch, verbose=verbose, unit_name="step",
-                                  stateful_metrics=["return", "SPS"])
-    progbar.update(state.global_step)
-    next_obs, _ = envs.reset(seed=common.seed + 7919 * state.update + share.env_seed_offset)
-    next_obs = observe(next_obs)
-    next_start = np.ones(n, bool)
-    run_start, run_start_step = time.perf_counter(), state.global_step
-    terms = {}
-
-    while state.update < num_updates:
-        update_start = time.perf_counter()
-        state.update += 1
-        learning_rate = pc.learning_rate
-        remaining = 1.0 - (state.update - 1.0) / num_updates
-        if pc.anneal_lr:
-            learning_rate *= remaining
-            optimizer.learning_rate.assign(learning_rate)
-        clip_value = pc.clip_coef
-        if clip_coef is not None:
-            clip_value *= remaining
-            clip_coef.assign(clip_value)
+        Episode returns go to TensorBoard and `state`.
+        """
+        sizes, pc, share, agent, envs = self.sizes, self.pc, self.share, self.agent, self.envs
+        prefix, n = sizes.prefix, sizes.num_envs
+        obs_buf, starts_buf, obs_norm = self.obs, self.starts, self.obs_norm
+        actions_buf, log_probs_buf, values_buf = self.actions, self.log_probs, self.values
+        rewards_buf, ends_buf = self.rewards, self.ends
+        next_obs, next_start = self.next_obs, self.next_start
         if prefix:
             agent.rebuild_memory(
                 tf.nest.map_structure(lambda x: np.swapaxes(x[:prefix], 0, 1), obs_buf),
                 starts_buf[:prefix].T)
-        for t in range(steps):
+        for t in range(sizes.num_steps):
             row = prefix + t
             tf.nest.map_structure(lambda buf, x, r=row: buf.__setitem__(r, x), obs_buf,
                                   next_obs)
@@ -374,7 +359,7 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
             out = agent.act(next_obs, next_start, seed=act_seed)
             actions_buf[t], log_probs_buf[t], values_buf[t] = out.action, out.log_prob, out.value
             next_obs, reward, terminated, truncated, infos = envs.step(out.env_action)
-            next_obs = observe(next_obs)
+            next_obs = self.observe(next_obs)
             reward = np.asarray(reward, np.float32)
             cut = np.logical_and(truncated, np.logical_not(terminated))
             if cut.any():  # bootstrap time limits with V(final observation)
@@ -396,90 +381,338 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, workdir, l
                 returns = infos["episode"]["r"][done]
                 state.episodes += int(done.sum())
                 state.last_return = float(np.mean(returns))
-                writer.scalars(state.global_step + (t + 1) * ec.num_envs, {
+                self.writer.scalars(state.global_step + (t + 1) * self.num_envs_total, {
                     "charts/episodic_return": state.last_return,
                     "charts/episodic_length": float(np.mean(infos["episode"]["l"][done]))})
-        state.global_step += batch
+        self.next_obs, self.next_start = next_obs, next_start
         next_value = agent.act(next_obs, next_start, greedy=True, commit=False).value
-        advantages, returns = compute_gae(rewards_buf, values_buf, ends_buf, next_value,
-                                          pc.gamma, pc.gae_lambda)
+        return compute_gae(rewards_buf, values_buf, ends_buf, next_value, pc.gamma,
+                           pc.gae_lambda)
 
-        data = {
-            "obs": tf.nest.map_structure(lambda x: tf.constant(x[time_idx, env_idx]), obs_buf),
-            "starts": tf.constant(starts_buf[time_idx, env_idx]),
-            "actions": tf.constant(actions_buf[query_time, query_env]),
-            "log_probs": tf.constant(log_probs_buf[query_time, query_env]),
-            "values": tf.constant(values_buf[query_time, query_env]),
+    def training_data(self, advantages, returns):
+        """The rollout's training tensors, gathered by chunk ([C, P + L] or [C, L])."""
+        time_idx, env_idx = self.time_idx, self.env_idx
+        query_time, query_env = self.query_time, self.query_env
+        return {
+            "obs": tf.nest.map_structure(lambda x: tf.constant(x[time_idx, env_idx]),
+                                         self.obs),
+            "starts": tf.constant(self.starts[time_idx, env_idx]),
+            "actions": tf.constant(self.actions[query_time, query_env]),
+            "log_probs": tf.constant(self.log_probs[query_time, query_env]),
+            "values": tf.constant(self.values[query_time, query_env]),
             "advantages": tf.constant(advantages[query_time, query_env]),
             "returns": tf.constant(returns[query_time, query_env]),
         }
+
+    def keep_prefix(self):
+        """The last P steps become the next rollout's memory prefix."""
+        prefix = self.sizes.prefix
+        if prefix:
+            tf.nest.map_structure(lambda buf: buf.__setitem__(slice(0, prefix), buf[-prefix:]),
+                                  self.obs)
+            self.starts[:prefix] = self.starts[-prefix:]
+
+
+class PPOTrainer:
+    """One training run in a model directory: `run()` = setup, the loop, the finish.
+
+    Args:
+        env_config: `EnvConfig`.
+        policy_config: `PolicyConfig`.
+        ppo_config: `PPOConfig`.
+        common: `attn_core.flags.CommonConfig` (seed, precision, strategy, jit_compile).
+        model_dir: The model directory (see `train_and_evaluate`).
+        log: Where progress lines go.
+        verbose: 1 shows the progress (a bar on a terminal, periodic lines otherwise).
+    """
+
+    def __init__(self, env_config, policy_config, ppo_config, common, model_dir, log=print,
+                 verbose=1):
+        self.ec, self.policy_config, self.pc, self.common = (env_config, policy_config,
+                                                             ppo_config, common)
+        self.path = pathlib.Path(model_dir)
+        self.log, self.verbose = log, verbose
+        self.state = _State()
+        self.envs = self.writer = None
+
+    # ---- setup: every input is validated before the model directory is written -----------
+
+    def _validate(self):
+        """Strategy, sizes, saved config, precision and environments; writes nothing."""
+        try:
+            self.dist = strategy.make_strategy(self.common.strategy, self.common.cpu_devices)
+        except ValueError as error:  # e.g. no TF_CONFIG for multi_worker: shown as one line
+            raise EnvError(str(error)) from None
+        self.share = workers.worker_share(self.ec.num_envs, self.dist)
+        self.replicas = self.dist.num_replicas_in_sync
+        self.sizes = rollout_sizes(self.pc, self.policy_config.memory, self.ec.num_envs,
+                                   self.share.count, self.replicas // self.share.count)
+        given = agent_dir.RunConfig(self.ec, self.policy_config, self.pc, self.common.seed)
+        agent_dir.reconcile(self.path, agent_dir.read_saved(self.path), given,
+                            explicit=given.flat(), log=self.log)
+        self.precision = precision.set_precision_policy(self.common.precision).name
+        self.log(f"precision: {self.precision}")
+        run_dir.set_seeds(self.common.seed)  # the same model init and minibatch order everywhere
+        self.envs, self.reward_norm = make_vector_env(self.ec, num_envs=self.sizes.num_envs,
+                                                      training=True, gamma=self.pc.gamma)
+
+    def _build(self):
+        """The model, its optimizer and the compiled update."""
+        pc, envs = self.pc, self.envs
+        with self.dist.scope():
+            self.model = ActorCritic(self.policy_config, envs.single_observation_space,
+                                     envs.single_action_space, name="policy")
+            self.optimizer = make_optimizer(pc, self.dist, self.precision)
+            checkpoint.build_optimizer(self.optimizer, self.model)
+            # Set from the update number (not checkpointed), like the learning rate.
+            self.clip_coef = (tf.Variable(pc.clip_coef, trainable=False, name="clip_coef")
+                              if pc.anneal_clip else None)
+        sizes, share = self.sizes, self.share
+        self.log(f"policy: {self.policy_config.policy}, {self.model.count_params():,} "
+                 f"parameters, {self.replicas} replica(s); {sizes.num_updates} updates of "
+                 f"{self.ec.num_envs} envs x {sizes.num_steps} steps"
+                 + (f"; worker {share.index} of {share.count}: {sizes.num_envs} envs"
+                    if share.count > 1 else ""))
+        # All epochs x minibatches of one rollout run in one graph call (XLA with
+        # --jit_compile on one replica; under a strategy, `strategy.run` inside the loop).
+        # The loop is an explicit `tf.while_loop` and every branch is on Python values, so
+        # AutoGraph is off: its conversion would only slow the first update's tracing.
+        step = make_minibatch_step(self.model, self.optimizer, pc, sizes.chunk, self.dist,
+                                   self.clip_coef)
+        self.update_fn = tf.function(
+            functools.partial(run_update, step, num_minibatches=pc.num_minibatches,
+                              target_kl=pc.target_kl),
+            jit_compile=bool(self.common.jit_compile) and self.replicas == 1,
+            autograph=False)
+
+    def _groups(self):
+        """The checkpoint's named groups: the optimizer is the inner one, so a run resumes
+        under another precision; a float16 loss scale is kept in the state."""
+        return {"model": self.model, "optimizer": _inner(self.optimizer)}
+
+    def _restore(self):
+        """Resumes from the newest intact checkpoint (every worker, from the chief's)."""
+        self.ckpts = checkpoint.CheckpointManager(self.path / agent_dir.CHECKPOINTS,
+                                                  max_to_keep=2, read_only=not self.share.chief,
+                                                  log=self.log)
+        restored = self.ckpts.restore(self._groups())
+        self.rng = np.random.default_rng(self.common.seed)
+        if restored is not None:
+            self.state = _State(**restored)
+            self.rng.bit_generator.state = self.state.rng
+            if self.reward_norm is not None and self.state.return_rms:
+                _set_rms(self.reward_norm.return_rms, self.state.return_rms)
+            if self.state.loss_scale is not None and isinstance(
+                    self.optimizer, keras.optimizers.LossScaleOptimizer):
+                self.optimizer.dynamic_scale.assign(self.state.loss_scale)
+                self.optimizer.step_counter.assign(self.state.loss_scale_steps)
+            self.log(f"resumed from update {self.state.update} "
+                     f"(step {self.state.global_step})")
+        worker_sync.check_same_step(self.dist, self.state.update)
+
+    def _write_configs(self):
+        if self.share.chief:
+            agent_dir.save_configs(self.path, self.ec, self.policy_config, self.pc,
+                                   seed=self.common.seed, precision=self.precision)
+
+    # ---- the loop: rollouts and updates ----------------------------------------------------
+
+    def _train(self):
+        state, sizes, share = self.state, self.sizes, self.share
+        obs_norm = (ObsNormalizer(self.envs.single_observation_space.shape, state.obs_rms)
+                    if self.ec.normalize_obs else None)
+        self.writer = summaries.SummaryWriter(self.path, enabled=share.chief)
+        if state.update == 0:
+            self.writer.hparams_table(
+                dataclasses.asdict(self.ec) | dataclasses.asdict(self.policy_config)
+                | dataclasses.asdict(self.pc) | dataclasses.asdict(self.common)
+                | {"precision": self.precision})
+        self.rollout = _Rollout(self.envs, self.model, sizes, self.pc, share, self.ec.num_envs,
+                                obs_norm, self.writer)
+        self.rollout.reset(self.common.seed + 7919 * state.update + share.env_seed_offset)
+        self._run_start, self._run_start_step = time.perf_counter(), state.global_step
+        bar = progress.Progress(sizes.num_updates * sizes.batch, initial=state.global_step,
+                                unit="step", description="train",
+                                enabled=share.chief and self.verbose > 0)
+        with bar, _StopOnInterrupt(self.log) as interrupt:
+            while state.update < sizes.num_updates:
+                sps = self._update()
+                bar.update(state.global_step, state.train_seconds,
+                           {"return": state.last_return, "SPS": sps})
+                stop = worker_sync.any_worker(self.dist, interrupt.requested)
+                if (state.update % self.pc.checkpoint_every == 0
+                        or state.update == sizes.num_updates or stop):
+                    self._save()
+                if stop:
+                    self.log(f"saved update {state.update} (step {state.global_step})")
+                    raise Interrupted(self.path, state.update)
+
+    def _schedule(self):
+        """Anneals the learning rate and the clip for this update; returns both."""
+        pc, state = self.pc, self.state
+        remaining = 1.0 - (state.update - 1.0) / self.sizes.num_updates
+        learning_rate = pc.learning_rate
+        if pc.anneal_lr:
+            learning_rate *= remaining
+            self.optimizer.learning_rate.assign(learning_rate)
+        clip_value = pc.clip_coef
+        if self.clip_coef is not None:
+            clip_value *= remaining
+            self.clip_coef.assign(clip_value)
+        return learning_rate, clip_value
+
+    def _update(self):
+        """One rollout and its update; returns the env-steps/s of this session so far."""
+        state, sizes, pc, rollout = self.state, self.sizes, self.pc, self.rollout
+        update_start = time.perf_counter()
+        state.update += 1
+        learning_rate, clip_value = self._schedule()
+        advantages, returns = rollout.collect(state, self.rng)
+        state.global_step += sizes.batch
+        data = rollout.training_data(advantages, returns)
         # The minibatches of each epoch: a fresh permutation of the chunks per epoch (the
         # same on every worker, each over its own chunks).
-        orders = np.stack([rng.permutation(num_chunks) for _ in range(pc.update_epochs)])
-        orders = orders.reshape(pc.update_epochs * pc.num_minibatches, minibatch_chunks)
+        orders = np.stack([self.rng.permutation(sizes.num_chunks)
+                           for _ in range(pc.update_epochs)])
+        orders = orders.reshape(pc.update_epochs * pc.num_minibatches, sizes.minibatch_chunks)
         rollout_end = time.perf_counter()
-        terms, epochs_run = update(data, tf.constant(orders, tf.int32))
+        terms, epochs_run = self.update_fn(data, tf.constant(orders, tf.int32))
         epochs_run = int(epochs_run)
         rollout_seconds = rollout_end - update_start
         update_seconds = time.perf_counter() - rollout_end
         state.rollout_seconds += rollout_seconds
         state.update_seconds += update_seconds
-        # The last P steps become the next rollout's memory prefix.
-        if prefix:
-            tf.nest.map_structure(lambda buf: buf.__setitem__(slice(0, prefix), buf[-prefix:]),
-                                  obs_buf)
-            starts_buf[:prefix] = starts_buf[-prefix:]
-
+        state.skipped_steps += int(terms["skipped_steps"])
+        rollout.keep_prefix()
         state.train_seconds += time.perf_counter() - update_start
-        sps = (state.global_step - run_start_step) / max(time.perf_counter() - run_start, 1e-9)
+        sps = ((state.global_step - self._run_start_step)
+               / max(time.perf_counter() - self._run_start, 1e-9))
         scalars = {f"losses/{k}": float(terms[k]) for k in LOSS_TAGS}
         variance = np.var(returns)
         scalars |= {
             "losses/explained_variance": float(
-                1.0 - np.var(returns - values_buf) / variance) if variance > 0 else 0.0,
+                1.0 - np.var(returns - rollout.values) / variance) if variance > 0 else 0.0,
             "charts/learning_rate": learning_rate,
             "charts/clip_coef": clip_value,
             "charts/SPS": sps, "charts/epochs": epochs_run,
+            "charts/loss_scale": float(precision.loss_scale(self.optimizer)),
+            "charts/skipped_steps": state.skipped_steps,
             "perf/rollout_ms": rollout_seconds * 1e3, "perf/update_ms": update_seconds * 1e3}
-        writer.scalars(state.global_step, scalars)
-        progbar.update(state.global_step, [("return", state.last_return), ("SPS", sps)])
-        if state.update % pc.checkpoint_every == 0 or state.update == num_updates:
-            state.rng = rng.bit_generator.state
-            state.obs_rms = obs_norm.state() if obs_norm is not None else {}
-            state.return_rms = (_rms_state(reward_norm.return_rms) if reward_norm is not None
-                                else {})
-            ckpts.save(state.update, [model, optimizer], dataclasses.asdict(state))
-    envs.close()
-    log(f"weights fingerprint: {strategy.weights_fingerprint(model.variables)}")
+        self.writer.scalars(state.global_step, scalars)
+        return sps
 
-    eval_returns = eval_lengths = np.zeros(0)
-    if chief:  # no collective ops in here: the other workers wait at the barrier below
-        eval_returns, eval_lengths = evaluate_policy(
-            model, ec, pc.eval_episodes, obs_rms=state.obs_rms or None,
-            seed=common.seed + 100_003)
-    metrics = {
-        "eval_mean_return": float(np.mean(eval_returns)) if len(eval_returns) else 0.0,
-        "eval_std_return": float(np.std(eval_returns)) if len(eval_returns) else 0.0,
-        "eval_mean_length": float(np.mean(eval_lengths)) if len(eval_lengths) else 0.0,
-        "eval_episodes": int(len(eval_returns)),
-        "env_steps": int(state.global_step),
-        "updates": int(state.update),
-        "train_seconds": float(state.train_seconds),
-        "rollout_seconds": float(state.rollout_seconds),
-        "update_seconds": float(state.update_seconds),
-        "steps_per_second": float(state.global_step / max(state.train_seconds, 1e-9)),
-        "policy": policy_config.policy,
-        "memory": int(memory),
-        "env_id": ec.env_id,
-        "seed": int(common.seed),
-        "replicas": int(replicas),
-        "parameters": int(model.count_params()),
-    }
-    writer.scalars(state.global_step, {"eval/mean_return": metrics["eval_mean_return"],
-                                       "eval/std_return": metrics["eval_std_return"]})
-    writer.close()
-    if chief:
-        metrics_file.write_metrics(workdir, metrics)
-    strategy.barrier(dist)  # no worker leaves the cluster while another still needs it
-    log(json.dumps(metrics, indent=2))
-    return metrics
+    def _save(self):
+        state, rollout = self.state, self.rollout
+        state.rng = self.rng.bit_generator.state
+        state.obs_rms = rollout.obs_norm.state() if rollout.obs_norm is not None else {}
+        state.return_rms = (_rms_state(self.reward_norm.return_rms)
+                            if self.reward_norm is not None else {})
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            state.loss_scale = float(self.optimizer.dynamic_scale.numpy())
+            state.loss_scale_steps = int(self.optimizer.step_counter.numpy())
+        self.ckpts.save(state.update, self._groups(), dataclasses.asdict(state))
+
+    # ---- the finish: greedy evaluation and metrics.json ----------------------------------
+
+    def _finish(self):
+        state, ec, pc = self.state, self.ec, self.pc
+        self._close_envs()
+        self.log(f"weights fingerprint: {strategy.weights_fingerprint(self.model.variables)}")
+        eval_returns = eval_lengths = np.zeros(0)
+        if self.share.chief:  # no collective ops in here: the other workers wait below
+            eval_returns, eval_lengths = evaluate_policy(
+                self.model, ec, pc.eval_episodes, obs_rms=state.obs_rms or None,
+                seed=self.common.seed + 100_003)
+        metrics = {
+            "eval_mean_return": float(np.mean(eval_returns)) if len(eval_returns) else 0.0,
+            "eval_std_return": float(np.std(eval_returns)) if len(eval_returns) else 0.0,
+            "eval_mean_length": float(np.mean(eval_lengths)) if len(eval_lengths) else 0.0,
+            "eval_episodes": int(len(eval_returns)),
+            "env_steps": int(state.global_step),
+            "updates": int(state.update),
+            "train_seconds": float(state.train_seconds),
+            "rollout_seconds": float(state.rollout_seconds),
+            "update_seconds": float(state.update_seconds),
+            "steps_per_second": float(state.global_step / max(state.train_seconds, 1e-9)),
+            "policy": self.policy_config.policy,
+            "memory": int(self.policy_config.memory),
+            "env_id": ec.env_id,
+            "seed": int(self.common.seed),
+            "precision": self.precision,
+            "skipped_steps": int(state.skipped_steps),
+            "replicas": int(self.replicas),
+            "parameters": int(self.model.count_params()),
+        }
+        self.writer.scalars(state.global_step, {"eval/mean_return": metrics["eval_mean_return"],
+                                                "eval/std_return": metrics["eval_std_return"]})
+        self.writer.close()
+        self.writer = None
+        if self.share.chief:
+            metrics_file.write_metrics(self.path, metrics)
+        strategy.barrier(self.dist)  # no worker leaves the cluster while another needs it
+        self.log(json.dumps(metrics, indent=2))
+        return metrics
+
+    def run(self):
+        """Trains (resuming from the model directory's newest intact checkpoint), evaluates.
+
+        Returns:
+            The metrics dict also written to `metrics.json`.
+
+        Raises:
+            Interrupted: After Ctrl-C, once the checkpoint of the current update is saved.
+        """
+        try:
+            self._validate()
+            with core_model_dir.ModelDir.open(self.path, chief=self.share.chief):
+                self._build()
+                self._restore()
+                self._write_configs()
+                self._train()
+                try:
+                    return self._finish()
+                except KeyboardInterrupt:  # training is over and saved: resume evaluates
+                    raise Interrupted(self.path, self.state.update) from None
+        finally:
+            self._close_envs()
+            if self.writer is not None:
+                self.writer.close()
+
+    def _close_envs(self):
+        if self.envs is not None:
+            self.envs.close()
+            self.envs = None
+
+
+def train_and_evaluate(env_config, policy_config, ppo_config, common, model_dir, log=print,
+                       verbose=1):
+    """Trains a PPO agent, checkpointing and resuming in `model_dir`, then evaluates it.
+
+    Args:
+        env_config: `EnvConfig`.
+        policy_config: `PolicyConfig`.
+        ppo_config: `PPOConfig`.
+        common: `attn_core.flags.CommonConfig` (seed, precision, strategy, jit_compile).
+        model_dir: The model directory; a checkpoint there is resumed, if its saved config
+            matches (only the schedule, `attn_agents.model_dir.SCHEDULE`, may differ). With
+            several workers, the same (shared) directory for all: the chief creates, locks
+            and writes it, every worker resumes from it.
+        log: Where progress lines go; the last one before the metrics is
+            `weights fingerprint: <hex>` (identical on workers that stayed in sync).
+        verbose: 1 shows the progress with an ETA, 0 hides it.
+
+    Returns:
+        The metrics dict also written to `model_dir/metrics.json` (on workers other than the
+        chief, which do not evaluate, with `eval_episodes` 0).
+
+    Raises:
+        EnvError: For unsupported environments or spaces, an invalid strategy (e.g. no
+            `TF_CONFIG` for `multi_worker`), or `num_envs` not divisible by the number of
+            workers.
+        UserError: If `chunk_length` does not divide `num_steps` with memory on, a worker's
+            part of a minibatch cannot be split between its replicas, the directory holds a
+            run with other settings or is in use, or its checkpoints are all damaged.
+        Interrupted: After Ctrl-C, once a checkpoint is saved.
+    """
+    return PPOTrainer(env_config, policy_config, ppo_config, common, model_dir, log=log,
+                      verbose=verbose).run()

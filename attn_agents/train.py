@@ -6,9 +6,14 @@ r"""Train a PPO agent with an attention (or MLP) policy, then evaluate it greedi
         --total_timesteps=500000 --model_dir=runs/masked
     python -m attn_agents.train --env_id=MiniGrid-DoorKey-5x5-v0 --model_dir=runs/doorkey
 
-A model directory that already holds a checkpoint is resumed. At the end it writes
-`metrics.json` (greedy evaluation over --eval_episodes episodes, speed) beside the
-TensorBoard events (charts/*, losses/*, the hyperparameter table) and the checkpoints.
+A model directory that already holds a run is resumed from its newest intact checkpoint,
+with its saved settings: a model or environment flag given explicitly that differs from
+them is a one-line error (nothing in the directory is touched); the schedule
+(`--total_timesteps`, `--learning_rate`, `--anneal_lr`, `--checkpoint_every`,
+`--eval_episodes`, `--async_envs`) may change, and each change is logged. Ctrl-C saves a
+checkpoint after the current update and exits with status 130. At the end it writes
+`metrics.json` (greedy evaluation over --eval_episodes episodes, speed, precision) beside
+the TensorBoard events (charts/*, losses/*, the hyperparameter table) and the checkpoints.
 
 Multi-worker training (`MultiWorkerMirroredStrategy`, one process per worker, each told its
 place by TF_CONFIG): every worker gets the same shared --model_dir and the same flags;
@@ -19,9 +24,10 @@ place by TF_CONFIG): every worker gets the same shared --model_dir and the same 
         python -m attn_agents.train --strategy=multi_worker --model_dir=/shared/cartpole
     (and the same with "index": 1 on host1)
 
-Only the chief (index 0) writes the model directory and evaluates; with --normalize_obs or
---normalize_reward each worker keeps its own running statistics (the chief's are saved).
-Every worker ends with a `weights fingerprint: <hex>` line: equal on workers in sync.
+Only the chief (index 0) writes (and locks) the model directory and evaluates; with
+--normalize_obs or --normalize_reward each worker keeps its own running statistics (the
+chief's are saved). Every worker ends with a `weights fingerprint: <hex>` line: equal on
+workers in sync.
 """
 
 import os
@@ -29,143 +35,79 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import dataclasses  # noqa: E402
-import logging  # noqa: E402
-import pathlib  # noqa: E402
-import sys  # noqa: E402
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
+from attn_agents import model_dir as agent_dir  # noqa: E402
 from attn_agents.env_config import EnvConfig  # noqa: E402
-from attn_agents.env_error import EnvError  # noqa: E402
 from attn_agents.policy_config import POLICIES, PolicyConfig  # noqa: E402
-from attn_agents.ppo_config import PPOConfig  # noqa: E402
+from attn_agents.ppo_config import PPOConfig, rollout_sizes  # noqa: E402
+from attn_core import cli  # noqa: E402
 from attn_core import flags as common_flags  # noqa: E402
+from attn_core import model_dir as core_model_dir  # noqa: E402
+from attn_core.errors import UserError  # noqa: E402
 
 FLAGS = flags.FLAGS
-
-PPO_HELP = {
-    "total_timesteps": "Environment steps to train for (all environments together).",
-    "num_steps": "Steps per environment in each rollout.",
-    "learning_rate": "Adam learning rate at the start.",
-    "anneal_lr": "Decay the learning rate linearly to 0.",
-    "gamma": "Discount factor.",
-    "gae_lambda": "GAE lambda.",
-    "num_minibatches": "Minibatches per epoch.",
-    "update_epochs": "Epochs over each rollout.",
-    "norm_adv": "Normalize advantages per minibatch.",
-    "clip_coef": "PPO ratio clip epsilon (and value clip).",
-    "anneal_clip": "Decay clip_coef linearly to 0, as the SB3 zoo's lin_0.2.",
-    "clip_vloss": "Clip the value loss around the old values.",
-    "ent_coef": "Entropy bonus coefficient.",
-    "vf_coef": "Value loss coefficient.",
-    "max_grad_norm": "Global gradient-norm clip.",
-    "target_kl": "Stop an update's epochs above this approximate KL (0: never).",
-    "chunk_length": "With --memory: training sequence length (divides --num_steps).",
-    "checkpoint_every": "Updates between checkpoints.",
-    "eval_episodes": "Greedy evaluation episodes at the end.",
-}
-POLICY_HELP = {
-    "d_model": "Token / summary width.",
-    "num_heads": "Attention heads.",
-    "attention_layers": "Pre-LN self-attention blocks over the tokens.",
-    "ff_dim": "Feed-forward width of the attention blocks.",
-    "memory": "K > 0: causal temporal attention over the last K steps.",
-    "patch_size": "Patch side for image observations.",
-    "log_std_init": "Initial log-std of continuous actions.",
-}
+POSITIVE = {"num_envs", "d_model", "num_heads", "attention_layers", "ff_dim", "patch_size",
+            "total_timesteps", "num_steps", "num_minibatches", "update_epochs",
+            "chunk_length", "checkpoint_every"}
 
 
-def _define_from(cls, helps, skip=()):
-    defaults = cls()
-    for field in dataclasses.fields(cls):
-        if field.name in skip:
-            continue
-        value, doc = getattr(defaults, field.name), helps[field.name]
-        if isinstance(value, bool):
-            flags.DEFINE_bool(field.name, value, doc)
-        elif isinstance(value, int):
-            flags.DEFINE_integer(field.name, value, doc, lower_bound=0)
-        else:
-            flags.DEFINE_float(field.name, value, doc)
+def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
+    """Defines the flags of `attn_agents.train` (the common ones, and one per config field)."""
+    common_flags.define_common_flags(flag_values)
+    # The update is many minibatch steps of small ops, which XLA fuses: on by default here
+    # (--nojit_compile turns it off). It applies on one replica.
+    flag_values.set_default("jit_compile", True)
+    if "model_dir" not in flag_values:
+        flags.DEFINE_string("model_dir", None, "Model directory: resumed when it holds a run "
+                            "(default: a fresh runs/<env>__ppo_<policy>__<seed>__<UTC time>).",
+                            flag_values=flag_values)
+    bounds = {name: (1, None) for name in POSITIVE} | {"log_std_init": (None, None)}
+    common_flags.define_config_flags(EnvConfig, flag_values, bounds=bounds)
+    common_flags.define_config_flags(PolicyConfig, flag_values, enums={"policy": POLICIES},
+                                     bounds=bounds)
+    common_flags.define_config_flags(PPOConfig, flag_values, bounds=bounds)
+    if "progress" not in flag_values:
+        flags.DEFINE_bool("progress", True, "Show the progress: a bar on a terminal, a line "
+                          "every 30 s in a log.", flag_values=flag_values)
 
 
-def define_flags():
-    common_flags.define_common_flags()
-    # The update is 20 minibatch steps of many small ops: XLA fuses them (1.6-1.8x the
-    # env-steps/s on CartPole here). It applies on one replica; --nojit_compile turns it off.
-    flags.FLAGS.set_default("jit_compile", True)
-    flags.DEFINE_string("model_dir", None, "Model directory (default: a fresh run directory).")
-    env = EnvConfig()
-    flags.DEFINE_string("env_id", env.env_id, "Gymnasium environment id.")
-    flags.DEFINE_integer("num_envs", env.num_envs, "Parallel environments.", lower_bound=1)
-    flags.DEFINE_bool("async_envs", env.async_envs, "Step the environments in subprocesses.")
-    flags.DEFINE_bool("normalize_obs", env.normalize_obs, "Normalize Box observations.")
-    flags.DEFINE_bool("normalize_reward", env.normalize_reward, "Scale rewards by the "
-                      "running std of the discounted return.")
-    flags.DEFINE_bool("mask_velocity", env.mask_velocity, "CartPole: hide the velocities.")
-    flags.DEFINE_enum("policy", PolicyConfig().policy, POLICIES, "Policy network.")
-    _define_from(PolicyConfig, POLICY_HELP, skip=("policy",))
-    _define_from(PPOConfig, PPO_HELP)
-    flags.DEFINE_bool("progress", True, "Show the progress bar.")
+def _given_run(flag_values, seed) -> agent_dir.RunConfig:
+    """The settings from the command line; a config's own check fails as one line."""
+    try:
+        return agent_dir.RunConfig(common_flags.config_from_flags(EnvConfig, flag_values),
+                                   common_flags.config_from_flags(PolicyConfig, flag_values),
+                                   common_flags.config_from_flags(PPOConfig, flag_values),
+                                   seed)
+    except ValueError as error:
+        raise UserError(str(error)) from None
 
 
-def _config(cls, skip=()):
-    return cls(**{f.name: getattr(FLAGS, f.name) for f in dataclasses.fields(cls)
-                  if f.name not in skip})
-
-
-def _shared_model_dir(model_dir):
-    """The multi-worker model directory, not created here: only the chief writes it."""
-    if not model_dir:
-        raise ValueError("Expected --model_dir with --strategy=multi_worker (the same shared "
-                         "directory for every worker). Received: no --model_dir")
-    path = pathlib.Path(model_dir).expanduser().resolve()
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"Expected --model_dir to be a directory. Received: "
-                         f"model_dir={model_dir!r} (a file)")
-    return path
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+def main(argv, flag_values: flags.FlagValues = FLAGS):
+    del argv  # `cli.run` refuses stray arguments
+    common = common_flags.common_config_from_flags(flag_values)
+    given = _given_run(flag_values, common.seed)
+    if common.strategy == "multi_worker" and not flag_values.model_dir:
+        raise UserError("Expected --model_dir with --strategy=multi_worker (the same shared "
+                        "directory for every worker). Received: no --model_dir")
+    path = core_model_dir.resolve(
+        flag_values.model_dir, [given.env.env_id, f"ppo_{given.policy.policy}", common.seed])
+    # On resume the saved settings win; the trainer logs the schedule changes.
+    run = agent_dir.reconcile(path, agent_dir.read_saved(path), given,
+                              common_flags.explicit_flags(flag_values), log=lambda _: None)
+    rollout_sizes(run.ppo, run.policy.memory, run.env.num_envs)  # the workers' split: later
     from attn_agents.env_factory import make_env
 
-    try:
-        common = common_flags.common_config_from_flags()
-        env_config = _config(EnvConfig)
-        policy_config = _config(PolicyConfig)
-        ppo_config = _config(PPOConfig)
-        make_env(env_config).close()  # unknown ids and unsupported spaces fail here, fast
-        from attn_core import run_dir
-
-        if common.strategy == "multi_worker":
-            workdir = _shared_model_dir(FLAGS.model_dir)
-        elif FLAGS.model_dir:
-            workdir = run_dir.resolve_workdir(FLAGS.model_dir)
-        else:
-            workdir = run_dir.make_run_dir(
-                "runs", [env_config.env_id.replace("/", "-"), f"ppo_{policy_config.policy}",
-                         common.seed])
-    except (EnvError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    print(f"model directory: {workdir}")
-    from attn_core.quiet_import import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") >= "3":  # nor the strategies' INFO lines
-        logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    make_env(run.env).close()  # unknown ids, missing packages, unsupported spaces
+    print(f"model directory: {path}")
+    cli.quiet_tensorflow()
     from attn_agents.ppo_trainer import train_and_evaluate
 
-    try:
-        train_and_evaluate(env_config, policy_config, ppo_config, common, workdir,
-                           verbose=int(FLAGS.progress))
-    except EnvError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    train_and_evaluate(run.env, run.policy, run.ppo, dataclasses.replace(common, seed=run.seed),
+                       path, verbose=int(flag_values.progress))
 
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

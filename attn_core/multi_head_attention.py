@@ -10,8 +10,8 @@ from attn_core import chunked_attention as chunked
 from attn_core import masking
 from attn_core.xla_context import compiled_by_xla
 
-# Small sets (T * S up to this) take broadcast products under XLA (see `_small_sets`): on
-# 2 CPU cores they beat the matmuls up to 6 x 6 and lose from 8 x 8 (fwd + bwd, 4 or 8 heads).
+# Small sets (T * S up to this) take broadcast products under XLA (see `_small_sets`): on CPUs
+# they beat the batched matmuls on a few tokens and lose once the sets grow (fwd + bwd).
 SMALL_SET_SIZE = 36
 
 
@@ -30,10 +30,9 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
       Keras' einsum path (with the float32 softmax below).
     - With `fused_qkv=True`, self-attention (`key` and `value` omitted or
       the same tensor as `query`) runs the three projections as one matmul
-      against the concatenated kernels, [B·T, D] × [D, N·(2K + V)]. On 2 CPU
-      cores that measured about 5% slower than three matmuls (the split and
-      its gradient cost more than the launches saved), so it is off by
-      default; `benchmarks/attention_bench.py --fused_qkv` measures it.
+      against the concatenated kernels, [B·T, D] × [D, N·(2K + V)]. It is
+      off by default: on CPUs the split and its gradient cost more than the
+      launches saved (`benchmarks/attention_bench.py --fused_qkv` compares).
     - Scores and the softmax are always computed in float32, even under
       `mixed_float16` / `mixed_bfloat16`; masked positions get weight 0, so
       a query with every key masked gives zeros, never NaN or a uniform row.
@@ -41,14 +40,16 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
       sequences (T * S <= 36, e.g. the few tokens of an RL observation) run
       the scores and the context as broadcast products over a [B, T, S, N, K]
       layout, without transposes: XLA fuses them into a few loops, where the
-      [B * N] tiny batched matmuls cost about twice as much on a CPU
-      (fwd + bwd of a 4-token, 4-head, 64-wide block: 1.1 ms against 2.4 ms
-      for a batch of 256 on 2 cores).
+      [B * N] tiny batched matmuls each pay a kernel launch on a CPU.
     - A memory-efficient path (`attn_core.chunked_attention`): an online
       softmax over key blocks of `chunk_size`, with the backward pass
       recomputing each block, so the [T, S] scores are never stored. It is
       taken automatically from 2048 keys on when no scores are returned and
       no attention dropout applies, or always with `chunked_attention=True`.
+    - Public building blocks for callers that compute the projections
+      themselves (a closed form of structured inputs, a learned query):
+      `projection_weights`, `attend_projected`, `output_weights` and
+      `uses_broadcast_layout`.
     - An explicit `query_mask` is honoured (Keras reads only the implicit
       one), and the implicit masks of the inputs are left in place (Keras
       deletes them, so a second call on the same tensors runs unmasked).
@@ -106,9 +107,22 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             )
         )
 
-    def _projection_weights(self, dtype):
-        """The Q, K, V kernels as [D, N·K], [D, N·K], [D, N·V] and their biases ([N·K], ...;
-        None without bias), in `dtype`, with the 1/sqrt(K) scale folded into the query's."""
+    def projection_weights(self, dtype=None):
+        """The query, key and value projections as plain matrices.
+
+        For callers that project the inputs themselves (a closed form of structured inputs,
+        a learned query) and then finish with `attend_projected`: `x @ kernel + bias` equals
+        the layer's own projection of `x`, heads side by side.
+
+        Args:
+            dtype: The dtype of the returned tensors (default: the compute dtype).
+
+        Returns:
+            `(kernels, biases)`: kernels [Dq, N·K], [Dk, N·K], [Dv, N·V] and biases [N·K],
+            [N·K], [N·V] (each None when `use_bias=False`). The 1/sqrt(K) scale is folded
+            into the query's kernel and bias, as `attend_projected` expects.
+        """
+        dtype = self.compute_dtype if dtype is None else dtype
         scale = self._inverse_sqrt_key_dim
         dense = (self._query_dense, self._key_dense, self._value_dense)
         multipliers = (scale, 1.0, 1.0)
@@ -123,6 +137,61 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         ]
         return kernels, biases
 
+    def output_weights(self, dtype=None):
+        """The output projection as a matrix: `context @ kernel + bias` with the context's
+        heads side by side, [..., N·V] -> [..., O] (O: the product of `output_shape`).
+
+        Args:
+            dtype: The dtype of the returned tensors (default: the compute dtype).
+
+        Returns:
+            `(kernel, bias)`: [N·V, O] and [O] (None when `use_bias=False`).
+        """
+        dtype = self.compute_dtype if dtype is None else dtype
+        kernel = self._output_dense.kernel  # [N, V, *out]
+        flat = (-1, math.prod(kernel.shape[2:]))
+        bias = (ops.reshape(ops.cast(self._output_dense.bias, dtype), (-1,))
+                if self._use_bias else None)
+        return ops.reshape(ops.cast(kernel, dtype), flat), bias
+
+    def uses_broadcast_layout(self, query, key):
+        """Whether attention of `query` [B, T, ...] over `key` [B, S, ...] takes the
+        broadcast-product layout: static T and S with T·S <= `SMALL_SET_SIZE`, under XLA.
+
+        A caller computing its own attention over such small sets can follow the same
+        choice (XLA fuses broadcast products over a few tokens into a few loops, where
+        B·N tiny matmuls each cost a kernel launch).
+        """
+        return self._small_sets(query, key)
+
+    def attend_projected(self, query, key, value, attention_mask=None, training=None,
+                         return_attention_scores=False):
+        """The attention and output projection of inputs already projected.
+
+        The second half of the layer's call, for callers that compute the projections
+        themselves (see `projection_weights`); the layout (matmuls or broadcast products) is
+        chosen as in a call.
+
+        Args:
+            query: [B, T, N·K], the projected queries, 1/sqrt(K) scale included.
+            key: [B, S, N·K], the projected keys.
+            value: [B, S, N·V], the projected values.
+            attention_mask: optional bool [B, T, S], True = attend.
+            training: Whether attention dropout applies.
+            return_attention_scores: Also return the weights.
+
+        Returns:
+            [B, T, *output_shape], and with `return_attention_scores` the weights
+            [B, N, T, S]; in the compute dtype. A query with no key to attend gives zeros.
+        """
+        heads_first = not self._small_sets(query, key)
+        q, k, v = (self._split_heads(ops.cast(y, self.compute_dtype), y, heads_first)
+                   for y in (query, key, value))
+        context, weights = self._attend(q, k, v, attention_mask, heads_first, training,
+                                        return_attention_scores)
+        output = self._output_projection(query, context, heads_first=heads_first)
+        return (output, weights) if return_attention_scores else output
+
     def _projections(self, query, value, key, fused, heads_first=True):
         """Q, K, V as [B, N, T, K], [B, N, S, K], [B, N, S, V] by plain matmuls.
 
@@ -132,7 +201,7 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         `fused`, the three projections of a self-attention input are one
         matmul against the concatenated kernels, [B·T, D] x [D, N·(2K + V)].
         """
-        kernels, biases = self._projection_weights(self.compute_dtype)
+        kernels, biases = self.projection_weights()
 
         def flat(x):
             return ops.reshape(x, (-1, x.shape[-1]))  # [B*T, D]
@@ -313,12 +382,11 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         if heads_first:
             context = ops.transpose(context, (0, 2, 1, 3))  # [B, T, N, V]
         shape = ops.shape(query)
-        kernel = self._output_dense.kernel  # [N, V, *out]
-        out_shape = tuple(kernel.shape[2:])
-        kernel = ops.reshape(ops.cast(kernel, self.compute_dtype), (-1, math.prod(out_shape)))
-        output = ops.matmul(ops.reshape(context, (-1, kernel.shape[0])), kernel)  # [B*T, out]
-        if self._use_bias:
-            output = output + ops.reshape(ops.cast(self._output_dense.bias, output.dtype), (-1,))
+        kernel, bias = self.output_weights()  # [N*V, O], [O]
+        out_shape = tuple(self._output_dense.kernel.shape[2:])
+        output = ops.matmul(ops.reshape(context, (-1, kernel.shape[0])), kernel)  # [B*T, O]
+        if bias is not None:
+            output = output + bias
         return ops.reshape(output, (shape[0], shape[1]) + out_shape)
 
     def get_config(self):

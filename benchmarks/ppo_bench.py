@@ -4,8 +4,8 @@ r"""attn_agents benchmarks: each row is a real `python -m attn_agents.train` run
     python -m benchmarks.ppo_bench --only=cartpole,speed
     python -m benchmarks.ppo_bench --only=speed --speed_steps=200000
 
-Rows (issue 4 targets, attention policy unless noted): cartpole, masked_memory, masked_mlp,
-acrobot, lunarlander, doorkey, pendulum, and `speed`: env-steps/s on CartPole with 8
+Rows (the attention policy unless noted; each with its target): cartpole, masked_memory,
+masked_mlp, acrobot, lunarlander, doorkey, pendulum, and `speed`: env-steps/s on CartPole with 8
 environments against SB3's PPO (zoo CartPole hyperparameters, the same 64-wide layers), run
 here in the same invocation, for the attention policy (default XLA update, in
 `--speed_rounds` rounds alternating with SB3's runs, and `--nojit_compile`) and the MLP
@@ -148,7 +148,7 @@ def phase_ms(m):
 
 
 def speed_rows():
-    """SB3 and our attention policy in alternating rounds (SB3's speed here varied by 1.5x
+    """SB3 and our attention policy in alternating rounds (SB3's speed varies
     between runs), then `--nojit_compile` and the MLP policy against SB3's mean.
 
     Returns:

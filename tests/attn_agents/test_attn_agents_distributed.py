@@ -146,19 +146,6 @@ def test_two_workers_stay_in_sync_resume_and_only_the_chief_writes(tmp_path, run
         assert _fingerprint(result.stdout) == fingerprint
 
 
-def test_multi_worker_model_dir_is_required_and_not_created(tmp_path):
-    """attn_agents.train shows these ValueErrors as one line with exit status 2."""
-    from attn_agents.train import _shared_model_dir
-
-    assert _shared_model_dir(str(tmp_path / "run")) == tmp_path / "run"
-    assert not (tmp_path / "run").exists()  # the chief creates it
-    with pytest.raises(ValueError, match="Expected --model_dir with --strategy=multi_worker"):
-        _shared_model_dir(None)
-    (tmp_path / "file").write_text("")
-    with pytest.raises(ValueError, match="Expected --model_dir to be a directory"):
-        _shared_model_dir(str(tmp_path / "file"))
-
-
 def test_multi_worker_without_tf_config_is_an_env_error(tmp_path, monkeypatch):
     """Shown by attn_agents.train as one line with exit status 2, like every EnvError."""
     from attn_agents.env_config import EnvConfig

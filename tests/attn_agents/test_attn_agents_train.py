@@ -20,7 +20,7 @@ def _train(workdir, policy="attention", env=None, ppo=ONE_UPDATE, seed=0, **poli
 
     lines = []
     env = env or EnvConfig(num_envs=4)
-    common = CommonConfig(workdir=str(workdir), seed=seed)
+    common = CommonConfig(seed=seed)
     metrics = train_and_evaluate(env, PolicyConfig(policy=policy, **(TINY_POLICY | policy_kwargs)),
                                  ppo, common, workdir, log=lines.append, verbose=0)
     return metrics, lines
@@ -55,13 +55,15 @@ def test_tensorboard_tags_and_resume(tmp_path):
     _train(tmp_path)
     metrics, lines = _train(tmp_path, ppo=dataclasses.replace(ONE_UPDATE, total_timesteps=128))
     assert "resumed from update 1 (step 64)" in lines
+    assert "resuming with --total_timesteps=128 (was 64)" in lines  # the schedule may change
     assert metrics["env_steps"] == 128 and metrics["updates"] == 2
     tags = set()
     for path in tmp_path.glob("events.out.tfevents.*"):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             tags |= {value.tag for value in event.summary.value}
     expected = {"charts/SPS", "losses/policy", "losses/value", "losses/entropy",
-                "losses/approx_kl", "losses/clipfrac", "hyperparameters"}
+                "losses/approx_kl", "losses/clipfrac", "hyperparameters", "charts/loss_scale",
+                "charts/skipped_steps"}
     assert expected <= tags, expected - tags
 
 
@@ -75,7 +77,7 @@ def test_same_seed_same_run(tmp_path):
     wa = np.load(tmp_path / "a" / "checkpoints" / "ckpt-00000001.npz")
     wb = np.load(tmp_path / "b" / "checkpoints" / "ckpt-00000001.npz")
     for key in wa.files:
-        if key != "__paths__":
+        if not key.endswith("__paths__"):  # the optimizer paths hold an instance counter
             np.testing.assert_array_equal(wa[key], wb[key])
 
 

@@ -181,3 +181,61 @@ def test_short_sequence_gradients_under_xla_equal_eager():
 
     for a, b in zip(tf.function(grads, jit_compile=True)(query), grads(query), strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+
+
+def _projected(layer, query, value):
+    """`attend_projected`'s inputs, by the public `projection_weights`."""
+    kernels, biases = layer.projection_weights()
+    return [x @ np_(k) + (0.0 if b is None else np_(b))
+            for x, k, b in zip((query, value, value), kernels, biases, strict=True)]
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "xla"])
+@pytest.mark.parametrize("config", CONFIGS[:2])
+def test_public_building_blocks_rebuild_the_call(config, compiled):
+    """projection_weights + attend_projected (+ output_weights) give the layer's output and
+    scores, on both layouts (4 x 6 tokens under XLA: broadcast products)."""
+    query, value = rand(2, 4, 8), rand(2, 6, 8, seed=1)
+    mask = np.broadcast_to(lengths_mask([0, 6], 6)[:, None, :], (2, 4, 6))
+    layer = attn_core.MultiHeadAttention(**config)
+    layer(query, value)
+    run = jit if compiled else (lambda fn: fn)
+    want, want_w = run(lambda q, v: layer(q, v, attention_mask=mask,
+                                          return_attention_scores=True))(query, value)
+    q, k, v = _projected(layer, query, value)
+    got, got_w = run(lambda q, k, v: layer.attend_projected(
+        q, k, v, attention_mask=mask, return_attention_scores=True))(q, k, v)
+    np.testing.assert_allclose(np_(got), np_(want), atol=1e-5)
+    np.testing.assert_allclose(np_(got_w), np_(want_w), atol=1e-5)
+    assert np.all(np_(got)[0] == 0.0)  # no key to attend: zeros
+    assert not layer.uses_broadcast_layout(query, value)  # eager: never
+    if compiled:
+        assert run(lambda q, v: keras.ops.convert_to_tensor(
+            layer.uses_broadcast_layout(q, v)))(query, value)
+    # The output projection as a matrix: the layer's output from its context.
+    kernel, bias = layer.output_weights()
+    heads = config["num_heads"]
+    value_dim = config.get("value_dim", config["key_dim"])
+    assert tuple(kernel.shape) == (heads * value_dim, config.get("output_shape", 8))
+    assert (bias is None) == (not config.get("use_bias", True))
+    weights = np_(want_w)  # [B, N, T, S]
+    context = np.einsum("bnts,bsnv->btnv", weights,
+                        np_(v).reshape(2, 6, heads, value_dim)).reshape(2, 4, -1)
+    out = context @ np_(kernel) + (0.0 if bias is None else np_(bias))
+    np.testing.assert_allclose(out, np_(want), atol=1e-5)
+
+
+def test_public_building_blocks_take_the_compute_dtype():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    layer = attn_core.MultiHeadAttention(2, 4)
+    query = rand(2, 3, 8)
+    layer(query)
+    kernels, biases = layer.projection_weights()
+    assert {keras.backend.standardize_dtype(t.dtype) for t in (*kernels, *biases)} == {
+        "bfloat16"}
+    kernels32, _ = layer.projection_weights("float32")
+    assert keras.backend.standardize_dtype(kernels32[0].dtype) == "float32"
+    out = layer.attend_projected(*_projected(layer, query, query))
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    np.testing.assert_allclose(np_(out).astype("float32"),
+                               np_(layer(query)).astype("float32"), atol=5e-2)
