@@ -126,11 +126,13 @@ class Progress:
             print(message, file=self.stream, flush=True)
 
     def close(self) -> None:
+        """Ends the bar, or writes the last plain line; a second call does nothing."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
         elif self.enabled and self.step > self.initial and self.step < self.total:
             self._write_line(self.step, {})
+        self.enabled = False
 
     def __enter__(self) -> "Progress":
         return self

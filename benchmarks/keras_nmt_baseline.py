@@ -21,18 +21,17 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from attn_core.quiet_import import import_tensorflow_quietly  # noqa: E402
+from attn_core import cli  # noqa: E402
 
-import_tensorflow_quietly()
+cli.quiet_tensorflow()
 
 import json  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 from keras import ops  # noqa: E402
 
 from translate.tokenizer import BOS, EOS, PAD  # noqa: E402
@@ -277,14 +276,13 @@ def define_flags():
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    from translate.data_error import DataError
+    del argv  # cli.run refuses stray arguments
+    from attn_core.errors import UserError
 
     try:
         src_ids, tgt_ids, src_vocab, tgt_vocab, about = load_ids()
-    except (DataError, ValueError, OSError) as error:
-        sys.exit(f"error: {error}")
+    except ValueError as error:  # a DataError (a UserError) or a bad size
+        raise UserError(str(error)) from None
     print(about, flush=True)
     result = measure(src_ids, tgt_ids, FLAGS.steps, FLAGS.batch_size, FLAGS.warmup_steps,
                      FLAGS.jit_compile, src_vocab=src_vocab, tgt_vocab=tgt_vocab,
@@ -306,4 +304,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

@@ -11,14 +11,19 @@ read back; the script prints one table per suite with the figures and, where
 the issue sets one, the target and the ratio to it.
 """
 
-import json
-import pathlib
-import subprocess
-import sys
+import os
 
-from absl import app, flags
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks.bench_utils import QUIET_ENV, print_table, run_module, write_rows
+import json  # noqa: E402
+import pathlib  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from absl import flags  # noqa: E402
+
+from attn_core import cli  # noqa: E402
+from benchmarks.bench_utils import QUIET_ENV, print_table, run_module, write_rows  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("suite", "builtin", ["builtin", "variants", "spa", "speed", "keras"],
@@ -201,4 +206,4 @@ def speed():
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -20,7 +20,7 @@ distinct "words" as numbers and a word-level vocabulary cannot cover it: use sub
 """
 
 import datetime
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import babel
 import babel.dates
@@ -131,6 +131,7 @@ def builtin_corpus(
     dev_size: int = 1000,
     test_size: int = 1000,
     seed: int = 0,
+    progress: Callable[[int], None] | None = None,
 ) -> Corpus:
     """Makes the built-in corpus with its splits disjoint on the source side.
 
@@ -147,6 +148,7 @@ def builtin_corpus(
         dev_size: Dev pairs.
         test_size: Test pairs.
         seed: Seeds the draw.
+        progress: Called now and then with the number of distinct pairs drawn so far.
 
     Returns:
         A `Corpus` with exactly the sizes asked for, no source sentence in two splits (or twice
@@ -166,6 +168,10 @@ def builtin_corpus(
     while len(unique) < total:
         source, target = next(stream)
         unique.setdefault(source, target)
+        if progress is not None and len(unique) % 1000 == 0:
+            progress(len(unique))
+    if progress is not None:
+        progress(total)
     pairs = list(unique.items())
     test = pairs[: sizes[0]]
     dev = pairs[sizes[0] : sizes[0] + sizes[1]]

@@ -1,14 +1,17 @@
 """`DataError`: a mistake in the user's data (a corpus file, a tokenizer file), not in the code.
 
 Its message is one line that starts with `path:line: ` when the file and line are known, like a
-compiler's, e.g. `data/train.tsv:17: expected at least 2 tab-separated columns, got 1`. The
-entry points catch it, print the message and exit with status 2.
+compiler's, e.g. `data/train.tsv:17: expected at least 2 tab-separated columns, got 1`. It is an
+`attn_core.errors.UserError`, so every entry point (`attn_core.cli.run`) prints it as one line
+`error: ...` and exits with status 2.
 """
 
 import os
 
+from attn_core.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError):
     """A user data mistake, located by file and line where known.
 
     Example:
@@ -35,15 +38,9 @@ class DataError(ValueError):
     ):
         self.reason = " ".join(str(reason).splitlines())
         self.path = None if path is None else os.fspath(path)
+        super().__init__(self.reason, file=self.path,
+                         line=None if line is None or path is None else int(line))
         self.line = None if line is None else int(line)
-        super().__init__(self._format())
-
-    def _format(self) -> str:
-        if self.path is None:
-            return self.reason
-        if self.line is None:
-            return f"{self.path}: {self.reason}"
-        return f"{self.path}:{self.line}: {self.reason}"
 
     def __reduce__(self):
         return _rebuild, (self.reason, self.path, self.line)

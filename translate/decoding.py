@@ -37,6 +37,7 @@ from typing import Any
 import tensorflow as tf
 
 __all__ = [
+    "BeamState",
     "DecodeOutput",
     "StepFn",
     "beam_search",
@@ -278,7 +279,7 @@ def greedy_decode(
         tf.zeros([batch_size, buffer_length, source_length], tf.float32),
     )
     _, _, _, _, lengths, log_probs, tokens, alignments = tf.while_loop(
-        cond, body, loop_vars, shape_invariants=_shape_invariants(loop_vars, state_index=2)
+        cond, body, loop_vars, shape_invariants=_relaxed_shapes(loop_vars)
     )
     out_length = static_max_length if static_max_length is not None else tf.reduce_max(lengths)
     return DecodeOutput(
@@ -288,6 +289,203 @@ def greedy_decode(
         log_probs=log_probs[:, None],
         alignments=alignments[:, None, :out_length],
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class BeamState:
+    """The loop state of `beam_search`: K alive beams and N finished hypotheses a sentence.
+
+    Like `DecodeOutput`, it follows `tf.nest`'s custom-nest protocol, so it is the one loop
+    variable of the `tf.while_loop`. T is the time buffers' length.
+
+    Attributes:
+        t: int32 []: the step (the number of tokens the alive beams hold).
+        inputs: int32 [B*K]: the tokens fed to the next step.
+        state: the model's state nest, each tensor [B*K, ...].
+        done: bool [B]: sentences that have ended.
+        alive_log_probs: float32 [B, K]: accumulated log-probs (-inf for no beam).
+        alive_tokens: int32 [B, K, T]: the alive beams' tokens.
+        alive_alignments: float32 [B, K, T, S]: their attention histories.
+        alive_coverage: float32 [B, K, S]: their attention summed over the steps.
+        fin_scores: float32 [B, N]: the finished hypotheses' scores, descending.
+        fin_log_probs: float32 [B, N]: their unpenalized log-probs.
+        fin_lengths: int32 [B, N]: their lengths, EOS included.
+        fin_tokens: int32 [B, N, T]: their tokens.
+        fin_alignments: float32 [B, N, T, S]: their attention histories.
+    """
+
+    t: Any
+    inputs: Any
+    state: Any
+    done: Any
+    alive_log_probs: Any
+    alive_tokens: Any
+    alive_alignments: Any
+    alive_coverage: Any
+    fin_scores: Any
+    fin_log_probs: Any
+    fin_lengths: Any
+    fin_tokens: Any
+    fin_alignments: Any
+
+    def __tf_flatten__(self):
+        return (), tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+
+    @classmethod
+    def __tf_unflatten__(cls, metadata, components):
+        del metadata
+        return cls(*components)
+
+
+class _BeamSearch:
+    """The steps of `beam_search` (see there), its arguments validated and bound."""
+
+    def __init__(self, step_fn, batch_size, beam_width, eos_id, max_lengths, source_length,
+                 length_penalty, coverage_penalty, n_best, source_lengths, buffer_length,
+                 loop_length):
+        self.step_fn = step_fn
+        self.batch_size, self.k, self.n_best = batch_size, beam_width, n_best
+        self.eos_id, self.max_lengths = eos_id, max_lengths
+        self.source_length, self.source_lengths = source_length, source_lengths
+        self.length_penalty, self.coverage_penalty = length_penalty, coverage_penalty
+        self.use_length_penalty = not _is_static_zero(length_penalty)
+        self.use_coverage_penalty = not _is_static_zero(coverage_penalty)
+        self.buffer_length, self.loop_length = buffer_length, loop_length
+        self.time_steps = tf.range(buffer_length)
+        self.batch_offsets = tf.range(batch_size)[:, None] * beam_width
+
+    def initialize(self, initial_state, start_id):
+        """The state before the first step: only beam 0 is alive, so the K beams are not
+        copies of one another."""
+        b, k, n, t, s = (self.batch_size, self.k, self.n_best, self.buffer_length,
+                         self.source_length)
+        first_beam = tf.one_hot(0, k, on_value=0.0, off_value=_NEG_INF)
+        return BeamState(
+            t=tf.constant(0, tf.int32),
+            inputs=tf.fill([b * k], start_id),
+            state=initial_state,
+            done=tf.zeros([b], tf.bool),
+            alive_log_probs=tf.tile(first_beam[None, :], [b, 1]),
+            alive_tokens=tf.zeros([b, k, t], tf.int32),
+            alive_alignments=tf.zeros([b, k, t, s], tf.float32),
+            alive_coverage=tf.zeros([b, k, s], tf.float32),
+            fin_scores=tf.fill([b, n], _NEG_INF),
+            fin_log_probs=tf.fill([b, n], _NEG_INF),
+            fin_lengths=tf.zeros([b, n], tf.int32),
+            fin_tokens=tf.zeros([b, n, t], tf.int32),
+            fin_alignments=tf.zeros([b, n, t, s], tf.float32),
+        )
+
+    def running(self, beams):
+        """Whether the loop goes on: steps are left and some sentence has not ended."""
+        return tf.logical_and(beams.t < self.loop_length,
+                              tf.logical_not(tf.reduce_all(beams.done)))
+
+    def score(self, log_probs, lengths, coverage):
+        """The GNMT score of finished hypotheses (see the module docstring)."""
+        scores = log_probs
+        if self.use_length_penalty:
+            scores = scores / gnmt_length_penalty(lengths, self.length_penalty)
+        if self.use_coverage_penalty:
+            scores = scores + gnmt_coverage_penalty(coverage, self.coverage_penalty,
+                                                    self.source_lengths)
+        return scores
+
+    def step(self, beams):
+        """One target step: expands the alive beams, keeps the K best that go on and merges
+        the best that end into the finished hypotheses."""
+        b, k = self.batch_size, self.k
+        logits, new_state, step_alignments = self.step_fn(beams.inputs, beams.state, beams.t)
+        step_log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+        vocab_size = tf.shape(step_log_probs)[-1]
+        step_log_probs = tf.reshape(step_log_probs, [b, k, vocab_size])
+        step_alignments = tf.reshape(tf.cast(step_alignments, tf.float32),
+                                     [b, k, self.source_length])
+        num_candidates = 2 * k
+        if logits.shape[-1] is not None:
+            num_candidates = min(num_candidates, k * logits.shape[-1])
+        # Candidates [B, 2K], sorted by accumulated log-prob: 2K of them leave K that do not
+        # end even when K of them end.
+        totals = beams.alive_log_probs[:, :, None] + step_log_probs
+        cand_log_probs, cand_ids = tf.math.top_k(tf.reshape(totals, [b, -1]),
+                                                 k=num_candidates)
+        cand_parents, cand_tokens = cand_ids // vocab_size, cand_ids % vocab_size
+        length = beams.t + 1
+        at_max = (length >= self.max_lengths)[:, None]
+        cand_finished = tf.logical_or(tf.equal(cand_tokens, self.eos_id), at_max)
+
+        def extend(parents, tokens):
+            """Histories [B, M, .] of the parents [B, M] extended with `tokens`."""
+            new_alignments = tf.gather(step_alignments, parents, batch_dims=1)
+            write = tf.equal(self.time_steps, beams.t)[None, None, :]
+            hist_tokens = tf.where(write, tokens[:, :, None],
+                                   tf.gather(beams.alive_tokens, parents, batch_dims=1))
+            hist_alignments = tf.where(write[..., None], new_alignments[:, :, None, :],
+                                       tf.gather(beams.alive_alignments, parents, batch_dims=1))
+            coverage = tf.gather(beams.alive_coverage, parents, batch_dims=1) + new_alignments
+            return hist_tokens, hist_alignments, coverage
+
+        # Alive: the K best candidates that did not end.
+        alive_log_probs, selected = tf.math.top_k(
+            tf.where(cand_finished, _NEG_INF, cand_log_probs), k=k)
+        parents = tf.gather(cand_parents, selected, batch_dims=1)
+        next_tokens = tf.gather(cand_tokens, selected, batch_dims=1)
+        alive_tokens, alive_alignments, alive_coverage = extend(parents, next_tokens)
+        rows = tf.reshape(self.batch_offsets + parents, [-1])
+        next_state = tf.nest.map_structure(lambda x: tf.gather(x, rows), new_state)
+        next_state = _restore_shapes(next_state, beams.state)
+
+        # Finished: the candidates among the first K that ended (so that beam_width=1 is
+        # greedy decoding exactly).
+        top_log_probs = cand_log_probs[:, :k]
+        top_tokens, top_alignments, top_coverage = extend(cand_parents[:, :k],
+                                                          cand_tokens[:, :k])
+        is_new = (cand_finished[:, :k] & (top_log_probs > _NEG_INF)
+                  & tf.logical_not(beams.done)[:, None])
+        lengths = tf.fill(tf.shape(top_log_probs), length)
+        top_scores = tf.where(is_new, self.score(top_log_probs, lengths, top_coverage),
+                              _NEG_INF)
+        fin_scores, merged = tf.math.top_k(tf.concat([beams.fin_scores, top_scores], 1),
+                                           k=self.n_best)
+
+        def merge(old, new):
+            return tf.gather(tf.concat([old, new], 1), merged, batch_dims=1)
+
+        done = beams.done | at_max[:, 0] | (fin_scores[:, -1] >= self.bound(alive_log_probs,
+                                                                           length))
+        return BeamState(
+            t=length, inputs=tf.reshape(next_tokens, [-1]), state=next_state, done=done,
+            alive_log_probs=alive_log_probs, alive_tokens=alive_tokens,
+            alive_alignments=alive_alignments, alive_coverage=alive_coverage,
+            fin_scores=fin_scores,
+            fin_log_probs=merge(beams.fin_log_probs, top_log_probs),
+            fin_lengths=merge(beams.fin_lengths, lengths),
+            fin_tokens=merge(beams.fin_tokens, top_tokens),
+            fin_alignments=merge(beams.fin_alignments, top_alignments),
+        )
+
+    def bound(self, alive_log_probs, length):
+        """The best score an alive beam of each sentence can still reach: a sentence whose
+        n_best-th finished hypothesis scores at least this has ended."""
+        bound = alive_log_probs[:, 0]
+        if self.use_length_penalty:
+            bound = bound / tf.maximum(
+                gnmt_length_penalty(length + 1, self.length_penalty),
+                gnmt_length_penalty(self.max_lengths, self.length_penalty),
+            )
+        return bound
+
+    def finalize(self, beams, static_max_length):
+        """The finished hypotheses, cut to the longest (or to `static_max_length`)."""
+        out_length = (static_max_length if static_max_length is not None
+                      else tf.reduce_max(beams.fin_lengths))
+        return DecodeOutput(
+            tokens=beams.fin_tokens[:, :, :out_length],
+            lengths=beams.fin_lengths,
+            scores=beams.fin_scores,
+            log_probs=beams.fin_log_probs,
+            alignments=beams.fin_alignments[:, :, :out_length],
+        )
 
 
 def beam_search(
@@ -321,9 +519,9 @@ def beam_search(
     valid for a non-negative `coverage_penalty`. The loop stops when every
     sentence has ended.
 
-    The token and alignment histories are carried in the beam state and
-    re-gathered along the back-pointers at every step, so the alignments of
-    a returned hypothesis are those of its own ancestors.
+    The token and alignment histories are carried in the beam state
+    (`BeamState`) and re-gathered along the back-pointers at every step, so
+    the alignments of a hypothesis are those of its own ancestors.
 
     Args:
         step_fn: the model's `StepFn`, called with R = B*K rows.
@@ -370,13 +568,8 @@ def beam_search(
         raise ValueError(
             f"Expected coverage_penalty >= 0. Received: coverage_penalty={coverage_penalty}"
         )
-    use_length_penalty = not _is_static_zero(length_penalty)
-    use_coverage_penalty = not _is_static_zero(coverage_penalty)
-    k = beam_width
     batch_size = _static_or_tensor(batch_size)
     source_length = _source_length(source_length)
-    start_id = tf.convert_to_tensor(start_id, tf.int32)
-    eos_id = tf.convert_to_tensor(eos_id, tf.int32)
     max_lengths, buffer_length, loop_length = _prepare_lengths(
         max_lengths, static_max_length, batch_size
     )
@@ -384,133 +577,18 @@ def beam_search(
         source_lengths = tf.fill([batch_size], source_length)
     source_lengths = tf.convert_to_tensor(source_lengths, tf.int32)
     _check_rank(source_lengths, 1, "source_lengths")
-    initial_state = tf.nest.map_structure(tf.convert_to_tensor, initial_state)
-    time_steps = tf.range(buffer_length)
-    batch_offsets = tf.range(batch_size)[:, None] * k
-
-    def score(log_probs, lengths, coverage):
-        scores = log_probs
-        if use_length_penalty:
-            scores = scores / gnmt_length_penalty(lengths, length_penalty)
-        if use_coverage_penalty:
-            scores = scores + gnmt_coverage_penalty(coverage, coverage_penalty, source_lengths)
-        return scores
-
-    def cond(t, inputs, state, done, *unused):
-        del inputs, state, unused
-        return tf.logical_and(t < loop_length, tf.logical_not(tf.reduce_all(done)))
-
-    def body(t, inputs, state, done, alive_log_probs, alive_tokens, alive_alignments,
-             alive_coverage, fin_scores, fin_log_probs, fin_lengths, fin_tokens,
-             fin_alignments):
-        logits, new_state, step_alignments = step_fn(inputs, state, t)
-        step_log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        vocab_size = tf.shape(step_log_probs)[-1]
-        step_log_probs = tf.reshape(step_log_probs, [batch_size, k, vocab_size])
-        step_alignments = tf.reshape(
-            tf.cast(step_alignments, tf.float32), [batch_size, k, source_length]
-        )
-        num_candidates = 2 * k
-        if logits.shape[-1] is not None:
-            num_candidates = min(num_candidates, k * logits.shape[-1])
-
-        # Candidates [B, 2K], sorted by accumulated log-prob.
-        totals = alive_log_probs[:, :, None] + step_log_probs
-        cand_log_probs, cand_ids = tf.math.top_k(
-            tf.reshape(totals, [batch_size, -1]), k=num_candidates
-        )
-        cand_parents = cand_ids // vocab_size
-        cand_tokens = cand_ids % vocab_size
-        length = t + 1
-        at_max = (length >= max_lengths)[:, None]
-        cand_finished = tf.logical_or(tf.equal(cand_tokens, eos_id), at_max)
-
-        def extend(parents, tokens):
-            """Histories [B, M, .] of the parents [B, M] extended with `tokens`."""
-            new_alignments = tf.gather(step_alignments, parents, batch_dims=1)
-            write = tf.equal(time_steps, t)[None, None, :]
-            hist_tokens = tf.where(
-                write, tokens[:, :, None], tf.gather(alive_tokens, parents, batch_dims=1)
-            )
-            hist_alignments = tf.where(
-                write[..., None],
-                new_alignments[:, :, None, :],
-                tf.gather(alive_alignments, parents, batch_dims=1),
-            )
-            coverage = tf.gather(alive_coverage, parents, batch_dims=1) + new_alignments
-            return hist_tokens, hist_alignments, coverage
-
-        # Alive: the K best candidates that did not finish.
-        alive_log_probs, selected = tf.math.top_k(
-            tf.where(cand_finished, _NEG_INF, cand_log_probs), k=k
-        )
-        parents = tf.gather(cand_parents, selected, batch_dims=1)
-        next_tokens = tf.gather(cand_tokens, selected, batch_dims=1)
-        new_alive_tokens, new_alive_alignments, new_alive_coverage = extend(parents, next_tokens)
-        rows = tf.reshape(batch_offsets + parents, [-1])
-        next_state = tf.nest.map_structure(lambda x: tf.gather(x, rows), new_state)
-        next_state = _restore_shapes(next_state, state)
-
-        # Finished: the candidates among the first K that ended.
-        top_log_probs = cand_log_probs[:, :k]
-        top_tokens, top_alignments, top_coverage = extend(cand_parents[:, :k], cand_tokens[:, :k])
-        is_new = (
-            cand_finished[:, :k]
-            & (top_log_probs > _NEG_INF)
-            & tf.logical_not(done)[:, None]
-        )
-        lengths = tf.fill(tf.shape(top_log_probs), length)
-        top_scores = tf.where(is_new, score(top_log_probs, lengths, top_coverage), _NEG_INF)
-        fin_scores, merged = tf.math.top_k(tf.concat([fin_scores, top_scores], 1), k=n_best)
-
-        def merge(old, new):
-            return tf.gather(tf.concat([old, new], 1), merged, batch_dims=1)
-
-        fin_log_probs = merge(fin_log_probs, top_log_probs)
-        fin_lengths = merge(fin_lengths, lengths)
-        fin_tokens = merge(fin_tokens, top_tokens)
-        fin_alignments = merge(fin_alignments, top_alignments)
-
-        # A sentence is done when no alive beam can beat its n_best-th finished one.
-        bound = alive_log_probs[:, 0]
-        if use_length_penalty:
-            bound = bound / tf.maximum(
-                gnmt_length_penalty(length + 1, length_penalty),
-                gnmt_length_penalty(max_lengths, length_penalty),
-            )
-        done = done | at_max[:, 0] | (fin_scores[:, -1] >= bound)
-        return (t + 1, tf.reshape(next_tokens, [-1]), next_state, done, alive_log_probs,
-                new_alive_tokens, new_alive_alignments, new_alive_coverage, fin_scores,
-                fin_log_probs, fin_lengths, fin_tokens, fin_alignments)
-
-    first_beam = tf.one_hot(0, k, on_value=0.0, off_value=_NEG_INF)
-    loop_vars = (
-        tf.constant(0, tf.int32),
-        tf.fill([batch_size * k], start_id),
-        initial_state,
-        tf.zeros([batch_size], tf.bool),
-        tf.tile(first_beam[None, :], [batch_size, 1]),
-        tf.zeros([batch_size, k, buffer_length], tf.int32),
-        tf.zeros([batch_size, k, buffer_length, source_length], tf.float32),
-        tf.zeros([batch_size, k, source_length], tf.float32),
-        tf.fill([batch_size, n_best], _NEG_INF),
-        tf.fill([batch_size, n_best], _NEG_INF),
-        tf.zeros([batch_size, n_best], tf.int32),
-        tf.zeros([batch_size, n_best, buffer_length], tf.int32),
-        tf.zeros([batch_size, n_best, buffer_length, source_length], tf.float32),
+    search = _BeamSearch(
+        step_fn, batch_size, beam_width, tf.convert_to_tensor(eos_id, tf.int32), max_lengths,
+        source_length, length_penalty, coverage_penalty, n_best, source_lengths,
+        buffer_length, loop_length,
     )
-    results = tf.while_loop(
-        cond, body, loop_vars, shape_invariants=_shape_invariants(loop_vars, state_index=2)
+    initial = search.initialize(tf.nest.map_structure(tf.convert_to_tensor, initial_state),
+                                tf.convert_to_tensor(start_id, tf.int32))
+    [final] = tf.while_loop(
+        search.running, lambda beams: [search.step(beams)], [initial],
+        shape_invariants=[_relaxed_shapes(initial)],
     )
-    scores, log_probs, lengths, tokens, alignments = results[-5:]
-    out_length = static_max_length if static_max_length is not None else tf.reduce_max(lengths)
-    return DecodeOutput(
-        tokens=tokens[:, :, :out_length],
-        lengths=lengths,
-        scores=scores,
-        log_probs=log_probs,
-        alignments=alignments[:, :, :out_length],
-    )
+    return search.finalize(final, static_max_length)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -601,15 +679,13 @@ def _restore_shapes(new_state, state):
     return tf.nest.map_structure(restore, new_state, state)
 
 
-def _shape_invariants(loop_vars, state_index):
+def _relaxed_shapes(loop_vars):
     """The loop variables' shapes with the leading (row) axis relaxed for every tensor of rank
     >= 1: gathers along beams lose the step tokens' and the state's, and a batch whose size is
     static (one sentence) would otherwise be fixed while the masks derived from
     `max_lengths` are not."""
-    del state_index
 
     def relax(x):
         return tf.TensorShape([None]).concatenate(x.shape[1:]) if x.shape.rank else x.shape
 
-    invariants = [tf.nest.map_structure(relax, v) for v in loop_vars]
-    return tuple(invariants)
+    return tf.nest.map_structure(relax, loop_vars)

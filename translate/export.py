@@ -15,16 +15,17 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from attn_core.quiet_import import import_tensorflow_quietly  # noqa: E402
+from attn_core import cli  # noqa: E402
 
-import_tensorflow_quietly()
+cli.quiet_tensorflow()
 
-import pathlib  # noqa: E402
-import sys  # noqa: E402
+from absl import flags  # noqa: E402
 
-from absl import app, flags  # noqa: E402
-
+from attn_core import model_dir as core_dir  # noqa: E402
+from attn_core.errors import UserError  # noqa: E402
+from translate import cli_flags  # noqa: E402
 from translate.data_error import DataError  # noqa: E402
+from translate.translate import check_model_dir, define_model_dir_flag, read_lines  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -36,12 +37,13 @@ _NO_SPACE_AFTER = r"([\(\[\{«¿¡]) "
 
 
 def define_flags():
-    flags.DEFINE_string("model_dir", None, "Trained model directory.", required=True)
-    flags.DEFINE_string("export_dir", None, "Where to write the SavedModel.", required=True)
-    flags.DEFINE_integer("beam_width", 1, "Beam width of the exported decoder.", lower_bound=1)
-    flags.DEFINE_float("length_penalty", 0.0, "GNMT length penalty α.", lower_bound=0.0)
-    flags.DEFINE_string("check_file", None,
-                        "Sentences on which to compare the in-graph and Python tokenizers.")
+    """Defines the flags of translate.export (a no-op for those that exist already)."""
+    define_model_dir_flag()
+    cli_flags.define_string("export_dir", None, "Where to write the SavedModel (a directory, "
+                            "created if missing).")
+    cli_flags.define_decode_flags(skip=("batch_size",))
+    cli_flags.define_string("check_file", None, "Sentences on which to compare the in-graph "
+                            "and Python tokenizers.")
 
 
 def graph_tokenize(sentences):
@@ -63,7 +65,8 @@ def graph_detokenize(tokens):
     return tf.strings.regex_replace(text, _NO_SPACE_AFTER, r"\1")
 
 
-def build_archive(model, src_tok, tgt_tok, beam_width=1, length_penalty=0.0):
+def build_archive(model, src_tok, tgt_tok, beam_width=1, length_penalty=0.0,
+                  coverage_penalty=0.0):
     """A `keras.export.ExportArchive` whose `translate` endpoint maps string [N] to
     `{"translation": string [N], "attention": float32 [N, T_tgt, T_src]}`."""
     import keras
@@ -75,7 +78,7 @@ def build_archive(model, src_tok, tgt_tok, beam_width=1, length_penalty=0.0):
     if src_tok.kind != "word" or tgt_tok.kind != "word":
         raise DataError("export supports word-level models only (the in-graph tokenizer)")
     translator = Translator(model, src_tok, tgt_tok, beam_width=beam_width,
-                            length_penalty=length_penalty)
+                            length_penalty=length_penalty, coverage_penalty=coverage_penalty)
     src_vocab = [src_tok.id_to_piece(i) for i in range(src_tok.vocab_size)]
     src_table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(
@@ -107,26 +110,23 @@ def build_archive(model, src_tok, tgt_tok, beam_width=1, length_penalty=0.0):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        from translate.model_dir import load_trained
+    del argv  # cli.run refuses stray arguments
+    if not FLAGS.export_dir:
+        raise UserError("Expected --export_dir (where to write the SavedModel). Received: none")
+    check_model_dir()
+    export_dir = core_dir.prepare_output_dir(FLAGS.export_dir, "--export_dir")
+    lines = read_lines(FLAGS.check_file) if FLAGS.check_file else None
+    from translate.model_dir import load_trained
 
-        model, src_tok, tgt_tok, step = load_trained(FLAGS.model_dir)
-        archive = build_archive(model, src_tok, tgt_tok, FLAGS.beam_width,
-                                FLAGS.length_penalty)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    import tensorflow as tf
-
-    export_dir = pathlib.Path(FLAGS.export_dir)
+    model, src_tok, tgt_tok, step = load_trained(FLAGS.model_dir)
+    config = cli_flags.decode_config_from_flags(skip=("batch_size",))
+    archive = build_archive(model, src_tok, tgt_tok, config.beam_width, config.length_penalty,
+                            config.coverage_penalty)
     archive.write_out(str(export_dir), verbose=False)
     print(f"exported step {step} to {export_dir} (signature 'translate')")
-    if FLAGS.check_file:
-        from translate.translate import read_lines
+    if lines is not None:
+        import tensorflow as tf
 
-        lines = read_lines(FLAGS.check_file)
         graph = graph_tokenize(tf.constant(lines)).to_list()
         same = sum([t.decode() for t in g] == src_tok.pieces(s)
                    for g, s in zip(graph, lines, strict=True))
@@ -135,4 +135,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

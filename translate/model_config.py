@@ -1,9 +1,15 @@
-"""The model hyperparameters, a frozen config the library takes."""
+"""The model hyperparameters, a frozen config the library takes.
+
+`translate.train` makes one flag per field (`attn_core.flags.define_config_flags`), with the
+field's line of the `Attributes:` section below as its help text.
+"""
 
 import dataclasses
 
 ARCHITECTURES = ("rnn", "transformer")
 CELLS = ("gru", "lstm")
+# Filled in from the tokenizers, not from flags.
+VOCAB_FIELDS = ("src_vocab_size", "tgt_vocab_size")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -11,18 +17,20 @@ class ModelConfig:
     """Hyperparameters of the translation model.
 
     Attributes:
-        architecture: "rnn" (bidirectional RNN encoder, attention RNN decoder)
-            or "transformer" (pre-LN, sinusoidal positions).
-        cell: "gru" or "lstm", for the RNN architecture.
-        num_layers: encoder and decoder layers.
-        units: RNN units / transformer model size.
-        embedding_dim: token embedding size (RNN; the transformer uses `units`).
-        dropout: dropout rate.
-        attention: the RNN decoder's attention (see `attention_factory`).
-        heads: attention heads of the transformer.
-        ff_dim: feed-forward size of the transformer.
-        src_vocab_size: filled in from the source tokenizer.
-        tgt_vocab_size: filled in from the target tokenizer.
+        architecture: Model family: rnn (bidirectional RNN encoder, attention RNN decoder
+            with input feeding) or transformer (pre-layer-norm, sinusoidal positions).
+        cell: Recurrent cell of the rnn architecture: gru or lstm.
+        num_layers: Encoder and decoder layers (each).
+        units: Hidden size: the RNN's units, or the transformer's model width.
+        embedding_dim: Token embedding size of the rnn architecture (the transformer's
+            embeddings are --units wide).
+        dropout: Dropout rate, in [0, 1).
+        attention: Attention of the rnn decoder over the encoder states (see
+            translate/attention_factory.py).
+        heads: Attention heads of the transformer; --units must be divisible by it.
+        ff_dim: Feed-forward size of the transformer's layers.
+        src_vocab_size: Source vocabulary size, filled in from the source tokenizer.
+        tgt_vocab_size: Target vocabulary size, filled in from the target tokenizer.
     """
 
     architecture: str = "rnn"

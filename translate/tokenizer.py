@@ -7,17 +7,16 @@ Word level: the text is NFC-normalized and split with `sacremoses.MosesTokenizer
 cased) and put back together with `MosesDetokenizer(lang)`, so `decode(encode(s))` gives back
 ordinary text ("Hello, world!"), not "Hello , world !". The few things Moses does not put back
 are mostly clock times ("3:20" would come back "3: 20") and guillemets outside French
-(«Hola» would come back « Hola »); `decode` mends those. What is left is rare (44 of the
-118,964 English sentences of Tatoeba's spa-eng, mostly with a curly apostrophe: "It’s").
-The vocabulary holds the training side's tokens, most frequent first, ties in alphabetical
-order.
+(«Hola» would come back « Hola »); `decode` mends those. What is left is rare, mostly
+words with a curly apostrophe ("It’s"). The vocabulary holds the training side's tokens, most
+frequent first, ties in alphabetical order.
 
 SentencePiece: a unigram or BPE model trained on the training side from memory, with the same
 special ids; its `.model` file is saved with the model.
 
-Moses costs ~15-40 us a sentence (about 4 s for each side of the 118,964 spa-eng pairs, on one
-CPU core), so the tokens of each distinct sentence are cached: `fit` hands its cache on, and
-encoding the training text right after `fit` takes ~0.5 s a side.
+Moses is slow (pure Python regular expressions), so the tokens of each distinct sentence are
+cached: `fit` hands its cache on, so that encoding the training text right after `fit` does
+not tokenize it again.
 """
 
 import collections
@@ -26,7 +25,7 @@ import json
 import os
 import pathlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import sentencepiece as spm
@@ -165,6 +164,7 @@ class Tokenizer:
         min_count: int = 1,
         model_type: str = "unigram",
         seed: int = 0,
+        progress: Callable[[int], None] | None = None,
     ) -> "Tokenizer":
         """Builds a tokenizer from training text (only ever the training side).
 
@@ -179,6 +179,8 @@ class Tokenizer:
             min_count: Word level: drop tokens seen fewer times.
             model_type: SentencePiece: "unigram" or "bpe".
             seed: SentencePiece: seeds its random generator.
+            progress: Called now and then with the number of sentences tokenized so far
+                (word level; SentencePiece trains in one call and reports when done).
 
         Returns:
             A `Tokenizer`.
@@ -208,9 +210,15 @@ class Tokenizer:
                 )
             tokenizer = cls("word", lang, vocab=SPECIAL_TOKENS)
             token_counts: collections.Counter[str] = collections.Counter()
+            done = 0
             for text, count in counts.items():
                 for token in tokenizer._words(text):
                     token_counts[token] += count
+                done += count
+                if progress is not None and done % 1000 < count:
+                    progress(done)
+            if progress is not None:
+                progress(done)
             for special in SPECIAL_TOKENS:
                 token_counts.pop(special, None)
             ranked = sorted(
@@ -252,9 +260,16 @@ class Tokenizer:
             )
         except RuntimeError as e:
             raise ValueError(f"SentencePiece training failed: {e}") from e
+        if progress is not None:
+            progress(counts.total())
         return cls("sentencepiece", lang, model_proto=model.getvalue())
 
     # Text <-> ids.
+
+    def same_as(self, other: "Tokenizer") -> bool:
+        """Whether `other` maps text to the same ids (same kind, language and vocabulary)."""
+        return (self.kind, self.lang, self._tokens, self.model_proto) == (
+            other.kind, other.lang, other._tokens, other.model_proto)
 
     @property
     def vocab_size(self) -> int:

@@ -6,9 +6,13 @@ r"""Train the attention NMT model, then evaluate it on the test split.
     python -m translate.train --model_dir=D --train_src=a.de --train_tgt=a.en \
         --dev_src=... --dev_tgt=... --test_src=... --test_tgt=...
 
-A model directory is resumed when it already holds a checkpoint. At the end
-it writes `metrics.json` (BLEU and chrF on test, speed) beside TensorBoard
-events with attention heatmaps and sample translations.
+Running the same command again resumes from the newest intact checkpoint. The saved configs
+win: a model flag given explicitly that differs from the saved one is a one-line error that
+leaves the directory untouched; the schedule (steps, budget, evaluation cadence, learning
+rate, final decoding) may change, and each change is logged. The tokenizers saved in the
+directory are reused only for the corpus they were fitted on. At the end it writes
+`metrics.json` (BLEU and chrF on test, speed, precision) beside TensorBoard events with
+attention heatmaps and sample translations. Ctrl-C saves a checkpoint and exits with 130.
 
 Several workers (`MultiWorkerMirroredStrategy`, the cluster in `TF_CONFIG`) run the same
 command with the same --model_dir, on a filesystem they all share; --tokens_per_batch is the
@@ -27,71 +31,78 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from attn_core.quiet_import import import_tensorflow_quietly  # noqa: E402
+from attn_core import cli  # noqa: E402
 
-import_tensorflow_quietly()
+cli.quiet_tensorflow()
 
 import dataclasses  # noqa: E402
 import pathlib  # noqa: E402
-import sys  # noqa: E402
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 from attn_core import flags as common_flags  # noqa: E402
-from attn_core import run_dir, strategy  # noqa: E402
-from translate import builtin_corpus, corpus, model_dir  # noqa: E402
+from attn_core import model_dir as core_dir  # noqa: E402
+from attn_core import strategy  # noqa: E402
+from attn_core.errors import UserError  # noqa: E402
+from translate import builtin_corpus, cli_flags, corpus, model_dir  # noqa: E402
 from translate.attention_factory import ATTENTIONS  # noqa: E402
 from translate.data_error import DataError  # noqa: E402
-from translate.model_config import ARCHITECTURES, CELLS, ModelConfig  # noqa: E402
+from translate.model_config import ARCHITECTURES, CELLS, VOCAB_FIELDS, ModelConfig  # noqa: E402
+from translate.phase import Phase  # noqa: E402
 from translate.tokenizer import Tokenizer  # noqa: E402
-from translate.train_config import TrainConfig  # noqa: E402
+from translate.train_config import SCHEDULE_FIELDS, TrainConfig  # noqa: E402
 
 FLAGS = flags.FLAGS
+SPLITS = ("train", "dev", "test")
+# Settings of the tokenizers: a resumed run keeps the saved ones, like the model config.
+TOKENIZER_FLAGS = ("subword", "vocab_size", "src_lang", "tgt_lang")
 
 
 def define_flags():
+    """Defines the flags of translate.train (a no-op for those that exist already)."""
     common_flags.define_common_flags()
-    flags.DEFINE_alias("mixed_precision", "precision")
-    flags.DEFINE_string("model_dir", None, "Model directory (default: a fresh run directory).")
+    cli_flags.define_string("model_dir", None,
+                            "Model directory; running again resumes it (default: a fresh "
+                            "runs/translate__<data>__<seed>__<UTC time>).")
     # Data.
-    flags.DEFINE_enum("builtin_pair", "en-fr", ["en-fr", "en-de", "en-es"],
-                      "Pair of the built-in corpus (used when no data file is given).")
-    flags.DEFINE_integer("train_size", 50000, "Built-in corpus: training pairs.", lower_bound=1)
-    flags.DEFINE_integer("dev_size", 1000, "Dev pairs (built-in, or held out).", lower_bound=1)
-    flags.DEFINE_integer("test_size", 1000, "Test pairs (built-in, or held out).", lower_bound=1)
-    flags.DEFINE_string("train_file", None, "TSV corpus: src<TAB>tgt[<TAB>attribution].")
-    flags.DEFINE_bool("reverse", False, "Swap source and target of every file.")
-    for split in ("train", "dev", "test"):
-        if split != "train":
-            flags.DEFINE_string(f"{split}_file", None, f"TSV {split} set.")
-        flags.DEFINE_string(f"{split}_src", None, f"Two-file corpus: {split} source lines.")
-        flags.DEFINE_string(f"{split}_tgt", None, f"Two-file corpus: {split} target lines.")
-    flags.DEFINE_enum("subword", None, ["word", "sentencepiece"],
-                      "Tokenization (default: word, or sentencepiece for built-in en-de).")
-    flags.DEFINE_integer("vocab_size", None, "Vocabulary size cap (sentencepiece: its size).",
-                         lower_bound=8)
-    flags.DEFINE_string("src_lang", None, "Source language code for Moses (default from data).")
-    flags.DEFINE_string("tgt_lang", None, "Target language code for Moses (default from data).")
-    # Model.
-    defaults = ModelConfig()
-    flags.DEFINE_enum("architecture", defaults.architecture, ARCHITECTURES, "Model family.")
-    flags.DEFINE_enum("cell", defaults.cell, CELLS, "RNN cell.")
-    flags.DEFINE_integer("num_layers", defaults.num_layers, "Layers.", lower_bound=1)
-    flags.DEFINE_integer("units", defaults.units, "RNN units / model size.", lower_bound=1)
-    flags.DEFINE_integer("embedding_dim", defaults.embedding_dim, "Embedding size (RNN).",
-                         lower_bound=1)
-    flags.DEFINE_float("dropout", defaults.dropout, "Dropout rate.", lower_bound=0.0,
-                       upper_bound=0.99)
-    flags.DEFINE_enum("attention", defaults.attention, ATTENTIONS, "RNN decoder attention.")
-    flags.DEFINE_integer("heads", defaults.heads, "Transformer heads.", lower_bound=1)
-    flags.DEFINE_integer("ff_dim", defaults.ff_dim, "Transformer feed-forward size.",
-                         lower_bound=1)
-    # Training.
-    train_defaults = TrainConfig()
-    for field in dataclasses.fields(TrainConfig):
-        value = getattr(train_defaults, field.name)
-        define = flags.DEFINE_integer if isinstance(value, int) else flags.DEFINE_float
-        define(field.name, value, f"TrainConfig.{field.name}.", lower_bound=0)
+    cli_flags.define_enum("builtin_pair", "en-fr", builtin_corpus.PAIRS,
+                          "Language pair of the built-in corpus (used when no data file is "
+                          "given).")
+    cli_flags.define_integer("train_size", 50000, "Built-in corpus: training pairs.",
+                             lower_bound=1)
+    cli_flags.define_integer("dev_size", 1000, "Dev pairs (built-in, or held out of the "
+                             "training file).", lower_bound=1)
+    cli_flags.define_integer("test_size", 1000, "Test pairs (built-in, or held out of the "
+                             "training file).", lower_bound=1)
+    cli_flags.define_bool("reverse", False, "Swap source and target of every data file.")
+    for split in SPLITS:
+        cli_flags.define_string(f"{split}_file", None,
+                                f"TSV {split} set: source<TAB>target[<TAB>attribution] a line.")
+        cli_flags.define_string(f"{split}_src", None,
+                                f"Two-file corpus: the {split} source sentences, one a line.")
+        cli_flags.define_string(f"{split}_tgt", None,
+                                f"Two-file corpus: the {split} target sentences, one a line.")
+    cli_flags.define_enum("subword", None, ["word", "sentencepiece"],
+                          "Tokenization (default: word, or sentencepiece for built-in en-de).")
+    cli_flags.define_integer("vocab_size", None, "Vocabulary size cap (sentencepiece: its "
+                             "size).", lower_bound=8)
+    cli_flags.define_string("src_lang", None, "Source language code for Moses (default: from "
+                            "--builtin_pair, or en).")
+    cli_flags.define_string("tgt_lang", None, "Target language code for Moses (default: from "
+                            "--builtin_pair, or en).")
+    # Model and training: one flag per config field, the help from the config's docstring.
+    common_flags.define_config_flags(
+        ModelConfig, skip=VOCAB_FIELDS,
+        enums={"architecture": ARCHITECTURES, "cell": CELLS, "attention": ATTENTIONS},
+        bounds={"num_layers": (1, None), "units": (1, None), "embedding_dim": (1, None),
+                "dropout": (0.0, 0.99), "heads": (1, None), "ff_dim": (1, None)})
+    common_flags.define_config_flags(
+        TrainConfig,
+        bounds={name: (1, None) for name in ("tokens_per_batch", "max_length", "max_steps",
+                                             "eval_every", "beam_width")})
+
+
+# Data.
 
 
 def _files(split):
@@ -101,99 +112,180 @@ def _files(split):
         raise DataError(f"--{split}_file and --{split}_src/--{split}_tgt exclude each other")
     if bool(src) != bool(tgt):
         raise DataError(f"--{split}_src and --{split}_tgt must be given together")
+    if split != "train" and (tsv or src) and not (FLAGS.train_file or FLAGS.train_src):
+        raise DataError("--dev_*/--test_* files need training files (--train_file or "
+                        "--train_src/--train_tgt)")
     return tsv or ((src, tgt) if src else None)
 
 
-def load_data(seed):
-    """The corpus from the data flags, and (source, target) language codes."""
+def data_name():
+    """What the data is called in a fresh run directory's name: the built-in pair, or the
+    training file's name."""
     train = _files("train")
     if train is None:
-        if _files("dev") or _files("test"):
-            raise DataError("--dev_*/--test_* files need training files (--train_file or "
-                            "--train_src/--train_tgt)")
-        data = builtin_corpus.builtin_corpus(FLAGS.builtin_pair, FLAGS.train_size,
-                                             FLAGS.dev_size, FLAGS.test_size, seed)
+        return FLAGS.builtin_pair
+    if isinstance(train, str):
+        name = pathlib.Path(train).stem
+    else:
+        src, tgt = pathlib.Path(train[0]), pathlib.Path(train[1])
+        name = (f"{src.stem}{src.suffix}-{tgt.suffix.lstrip('.')}" if src.stem == tgt.stem
+                else f"{src.name}-{tgt.name}")
+    return f"{name}-reversed" if FLAGS.reverse else name
+
+
+def data_defaults():
+    """The tokenizer settings that suit the data: {"subword", "src_lang", "tgt_lang"}."""
+    if _files("train") is None:
         src, tgt = FLAGS.builtin_pair.split("-")
-        return data, src, tgt, builtin_corpus.recommended_subword(FLAGS.builtin_pair)
-    data = corpus.load_corpus(train, _files("dev"), _files("test"), reverse=FLAGS.reverse,
-                              dev_size=FLAGS.dev_size, test_size=FLAGS.test_size, seed=seed)
-    return data, "en", "en", "word"
+        return {"subword": builtin_corpus.recommended_subword(FLAGS.builtin_pair),
+                "src_lang": src, "tgt_lang": tgt}
+    return {"subword": "word", "src_lang": "en", "tgt_lang": "en"}
 
 
-def tokenizers_for(workdir, data, src_lang, tgt_lang, subword, save=True):
-    """Loads the model directory's tokenizers, or fits them on the training side and (when
-    `save`: the chief) saves them. Fitting is deterministic, so a worker that looks before the
-    chief has saved them fits the same ones."""
-    try:
-        return model_dir.load_tokenizers(workdir)
-    except (FileNotFoundError, DataError):
-        pass
-    kind = FLAGS.subword or subword
-    src = Tokenizer.fit([s for s, _ in data.train], src_lang, kind=kind,
-                        vocab_size=FLAGS.vocab_size)
-    tgt = Tokenizer.fit([t for _, t in data.train], tgt_lang, kind=kind,
-                        vocab_size=FLAGS.vocab_size)
-    if save:
-        src.save(workdir, "source")
-        tgt.save(workdir, "target")
+def load_data(seed, chief=True):
+    """The corpus of the data flags (its progress shown on the chief).
+
+    Raises:
+        DataError: for a missing, unreadable or malformed file, or splits that would be empty.
+    """
+    train, dev, test = (_files(split) for split in SPLITS)
+    if train is None:
+        total = FLAGS.train_size + FLAGS.dev_size + FLAGS.test_size
+        with Phase("corpus", total, unit="pair", enabled=chief) as phase:
+            return builtin_corpus.builtin_corpus(FLAGS.builtin_pair, FLAGS.train_size,
+                                                 FLAGS.dev_size, FLAGS.test_size, seed,
+                                                 progress=phase.update)
+    return corpus.load_corpus(train, dev, test, reverse=FLAGS.reverse, dev_size=FLAGS.dev_size,
+                              test_size=FLAGS.test_size, seed=seed)
+
+
+def fit_tokenizers(data, settings, chief):
+    """Source and target tokenizers fitted on the training side (progress on the chief)."""
+    pairs = data.train
+    with Phase("tokenizers", 2 * len(pairs), unit="sentence", enabled=chief) as phase:
+        src = Tokenizer.fit([s for s, _ in pairs], settings["src_lang"],
+                            kind=settings["subword"], vocab_size=settings["vocab_size"],
+                            progress=phase.update)
+        tgt = Tokenizer.fit([t for _, t in pairs], settings["tgt_lang"],
+                            kind=settings["subword"], vocab_size=settings["vocab_size"],
+                            progress=lambda done: phase.update(len(pairs) + done))
     return src, tgt
 
 
-def model_directory(dist, chief, seed):
-    """--model_dir, created by the chief (read as is by the others), or a fresh run directory.
+def tokenizers_for(path, data, settings, saved_record, chief):
+    """The tokenizers of the run: those saved in `path` when they were fitted on this
+    corpus, else freshly fitted ones (deterministic: every worker fits the same). Writes
+    nothing.
+
+    Returns:
+        (source tokenizer, target tokenizer, the corpus record to save).
 
     Raises:
-        ValueError: for several workers without --model_dir (theirs must be the same).
+        UserError: when `path` holds tokenizers fitted on another corpus.
     """
+    fingerprint = model_dir.corpus_fingerprint(data.train, settings["src_lang"],
+                                               settings["tgt_lang"])
+    record = {"fingerprint": fingerprint, "data": data_name(), "train_pairs": len(data.train),
+              **settings}
+    try:
+        saved = model_dir.load_tokenizers(path) if model_dir.has_tokenizers(path) else None
+    except DataError:
+        if chief:
+            raise
+        saved = None  # the chief is writing them now: fit the very same ones
+    if saved is not None and saved_record is not None:
+        if saved_record.get("fingerprint") != fingerprint:
+            raise UserError(
+                f"--model_dir={path} holds tokenizers fitted on another corpus "
+                f"({saved_record.get('data', '?')}, {saved_record.get('train_pairs', '?')} "
+                "training pairs): give the data flags of that run, or use a new --model_dir")
+        return (*saved, saved_record)
+    fitted = fit_tokenizers(data, settings, chief)
+    if saved is not None and not all(a.same_as(b) for a, b in zip(saved, fitted, strict=True)):
+        # A directory from before corpus records: its tokenizers must be these very ones.
+        raise UserError(f"--model_dir={path} holds tokenizers fitted on another corpus: give "
+                        "the data flags of that run, or use a new --model_dir")
+    return (*fitted, record)
+
+
+# Configs.
+
+
+def _config(cls, **values):
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        raise UserError(str(error)) from None
+
+
+def _only(saved, fields):
+    return None if saved is None else {k: v for k, v in saved.items() if k in fields}
+
+
+def reconcile(path):
+    """The run's settings: the flags for a new run; on resume, the saved configs with the
+    schedule changes the flags make. Reads the directory only.
+
+    Returns:
+        (model settings: the ModelConfig fields but the vocabulary sizes, TrainConfig,
+        tokenizer settings: {"subword", "vocab_size", "src_lang", "tgt_lang"}, the saved
+        corpus record or None).
+
+    Raises:
+        UserError: when a flag given explicitly conflicts with the saved config, or the
+            settings are invalid.
+    """
+    explicit = common_flags.explicit_flags()
+    saved_model, saved_train, saved_record = model_dir.saved_configs(path)
+    where = f"--model_dir={path}"
+    given_model = {f.name: FLAGS[f.name].value for f in dataclasses.fields(ModelConfig)
+                   if f.name not in VOCAB_FIELDS}
+    model_settings = core_dir.reconcile_config(_only(saved_model, given_model), given_model,
+                                               explicit, where=where)
+    _config(ModelConfig, **model_settings)
+    given_train = {f.name: FLAGS[f.name].value for f in dataclasses.fields(TrainConfig)}
+    train = core_dir.reconcile_config(_only(saved_train, given_train), given_train, explicit,
+                                      may_change=SCHEDULE_FIELDS, where=where)
+    defaults = data_defaults()
+    given_tokenizers = {name: FLAGS[name].value or defaults.get(name)
+                        for name in TOKENIZER_FLAGS}
+    tokenizers = core_dir.reconcile_config(_only(saved_record, given_tokenizers),
+                                           given_tokenizers, explicit, where=where)
+    return model_settings, _config(TrainConfig, **train), tokenizers, saved_record
+
+
+def resolve_model_dir(dist, seed):
+    """--model_dir, or a fresh run directory's path (nothing is created)."""
     workers = strategy.worker_info(dist)[1]
-    if not FLAGS.model_dir:
-        if workers > 1:
-            raise ValueError(f"--strategy=multi_worker with {workers} workers needs "
-                             "--model_dir: the same directory, on a filesystem they all share")
-        return run_dir.make_run_dir("runs", ["translate", FLAGS.builtin_pair, seed])
-    if chief:
-        return run_dir.resolve_workdir(FLAGS.model_dir)
-    return pathlib.Path(FLAGS.model_dir).expanduser().resolve()
+    if not FLAGS.model_dir and workers > 1:
+        raise UserError(f"--strategy=multi_worker with {workers} workers needs --model_dir: "
+                        "the same directory, on a filesystem they all share")
+    return core_dir.resolve(FLAGS.model_dir, ["translate", data_name(), seed])
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    del argv  # cli.run refuses stray arguments
     common = common_flags.common_config_from_flags()
-    try:
-        # Before anything else touches TensorFlow (--cpu_devices splits the CPU).
+    try:  # before anything else touches TensorFlow (--cpu_devices splits the CPU)
         dist = strategy.make_strategy(common.strategy, common.cpu_devices)
-        chief = strategy.is_chief(dist)
-        workdir = model_directory(dist, chief, common.seed)
-        data, src_lang, tgt_lang, subword = load_data(common.seed)
-        src_lang, tgt_lang = FLAGS.src_lang or src_lang, FLAGS.tgt_lang or tgt_lang
-        print(f"corpus: {data.summary()}")
-        src_tok, tgt_tok = tokenizers_for(workdir, data, src_lang, tgt_lang, subword,
-                                          save=chief)
-        model_config = ModelConfig(
-            architecture=FLAGS.architecture, cell=FLAGS.cell, num_layers=FLAGS.num_layers,
-            units=FLAGS.units, embedding_dim=FLAGS.embedding_dim, dropout=FLAGS.dropout,
-            attention=FLAGS.attention, heads=FLAGS.heads, ff_dim=FLAGS.ff_dim,
-            src_vocab_size=src_tok.vocab_size, tgt_vocab_size=tgt_tok.vocab_size,
-        )
-        if chief:
-            model_dir.save_model_config(workdir, model_config)
-        train_config = TrainConfig(**{f.name: getattr(FLAGS, f.name)
-                                      for f in dataclasses.fields(TrainConfig)})
-    except (DataError, ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    print(f"model directory: {workdir}")
+    except ValueError as error:  # a missing or malformed TF_CONFIG
+        raise UserError(str(error)) from None
+    chief = strategy.is_chief(dist)
+    path = resolve_model_dir(dist, common.seed)
+    model_settings, train_config, tokenizer_settings, saved_record = reconcile(path)
+    data = load_data(common.seed, chief)
+    print(f"corpus: {data.summary()}")
+    src_tok, tgt_tok, record = tokenizers_for(path, data, tokenizer_settings, saved_record,
+                                              chief)
+    model_config = _config(ModelConfig, **model_settings, src_vocab_size=src_tok.vocab_size,
+                           tgt_vocab_size=tgt_tok.vocab_size)
+    print(f"model directory: {path}")
     from translate.trainer import train_and_evaluate  # imports TensorFlow
 
-    try:
-        train_and_evaluate(data, (src_tok, tgt_tok), model_config, train_config, common,
-                           workdir, dist=dist)
-    except DataError as error:  # a batch too small to split, workers that disagree
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    train_and_evaluate(data, (src_tok, tgt_tok), model_config, train_config, common, path,
+                       dist=dist, data_record=record)
 
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

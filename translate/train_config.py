@@ -1,8 +1,19 @@
-"""The training hyperparameters, a frozen config the library takes."""
+"""The training hyperparameters, a frozen config the library takes.
+
+`translate.train` makes one flag per field (`attn_core.flags.define_config_flags`), with the
+field's line of the `Attributes:` section below as its help text.
+"""
 
 import dataclasses
 
 from attn_core.config_checks import require_positive_ints
+
+# The fields a resumed run may change (each change is logged): when and how long to train,
+# evaluate and decode. The others define the optimization problem the checkpoint was trained
+# on, so a resume keeps the saved values.
+SCHEDULE_FIELDS = ("learning_rate", "warmup_steps", "decay_steps", "max_steps",
+                   "time_budget_minutes", "eval_every", "patience", "dev_eval_sentences",
+                   "beam_width", "length_penalty", "coverage_penalty")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -10,23 +21,25 @@ class TrainConfig:
     """How to train and evaluate.
 
     Attributes:
-        tokens_per_batch: target tokens per global batch (token-based batching).
-        max_length: pairs with a side longer than this (in tokens, EOS
-            included) are dropped from training.
-        learning_rate: peak Adam learning rate.
-        warmup_steps: linear warmup steps.
-        decay_steps: after warmup, cosine decay to 10% over this many steps.
-        clip_norm: global gradient-norm clipping.
-        label_smoothing: of the masked cross-entropy.
-        max_steps: stop after this many optimizer steps.
-        time_budget_minutes: stop after this much training time (0: none).
-        eval_every: steps between dev BLEU evaluations and checkpoints.
-        patience: evaluations without a better dev BLEU before stopping
-            early (0: never).
-        dev_eval_sentences: dev sentences decoded at each evaluation.
-        beam_width: beam of the final test evaluation (1: greedy).
-        length_penalty: GNMT α of beam search.
-        coverage_penalty: GNMT β of beam search.
+        tokens_per_batch: Target tokens per global batch (batches are made by token count
+            and split over the replicas).
+        max_length: Training pairs with a side longer than this many tokens (EOS included)
+            are left out.
+        learning_rate: Peak learning rate of Adam.
+        warmup_steps: Steps of linear learning-rate warmup.
+        decay_steps: Steps of cosine decay after the warmup, down to 10% of the peak.
+        clip_norm: Largest global norm of the gradient (clipped above it).
+        label_smoothing: Label smoothing of the cross-entropy (0: none).
+        max_steps: Stop after this many optimizer steps.
+        time_budget_minutes: Stop after this many minutes of training, evaluations not
+            counted (0: no limit).
+        eval_every: Steps between dev-BLEU evaluations; each saves a checkpoint and keeps
+            the best one by dev BLEU.
+        patience: Stop after this many evaluations without a better dev BLEU (0: never).
+        dev_eval_sentences: Dev sentences decoded (greedily) at each evaluation.
+        beam_width: Beam width of the final test evaluation (1: greedy).
+        length_penalty: GNMT length penalty alpha of the final beam search (0: none).
+        coverage_penalty: GNMT coverage penalty beta of the final beam search (0: none).
     """
 
     tokens_per_batch: int = 4096
@@ -46,4 +59,5 @@ class TrainConfig:
     coverage_penalty: float = 0.0
 
     def __post_init__(self):
-        require_positive_ints(self, "tokens_per_batch", "max_length", "max_steps", "eval_every")
+        require_positive_ints(self, "tokens_per_batch", "max_length", "max_steps", "eval_every",
+                              "beam_width")

@@ -1,4 +1,14 @@
-"""Training and evaluation of the translation model: `train_and_evaluate`.
+"""Training and evaluation of the translation model: `Trainer` and `train_and_evaluate`.
+
+A `Trainer` is built in three stages, so that nothing is written before every input is
+checked and the model directory is locked:
+
+1. `Trainer(...)` validates and encodes the training data and builds the model and its
+   optimizer; it writes nothing.
+2. `start()`, inside `attn_core.model_dir.ModelDir.open` (which creates and locks the
+   directory), writes the run's files and restores the newest intact checkpoint.
+3. Calling the trainer runs the training loop (evaluating and saving as it goes); `finish()`
+   decodes the test set with the best checkpoint and writes `metrics.json`.
 
 Distributed training (`tf.distribute`: mirrored replicas, or several workers) is synchronous
 data parallelism over global batches: every replica trains on its own rows of each batch
@@ -9,10 +19,14 @@ on the same batch. Under several workers only the chief writes into the model di
 and all agree on the values that steer the loop (time budget, dev BLEU: `worker_sync`).
 """
 
+import contextlib
 import dataclasses
 import itertools
 import json
 import pathlib
+import signal
+import sys
+import threading
 import time
 
 import keras
@@ -20,15 +34,28 @@ import numpy as np
 import sacrebleu
 import tensorflow as tf
 
-from attn_core import checkpoint, metrics_file, precision, run_dir, strategy, summaries
-from translate import worker_sync
+from attn_core import (
+    checkpoint,
+    metrics_file,
+    precision,
+    progress,
+    run_dir,
+    strategy,
+    summaries,
+    worker_sync,
+)
+from attn_core import model_dir as core_dir
+from attn_core.errors import Interrupted, UserError
+from translate import model_dir as nmt_dir
 from translate.data_error import DataError
 from translate.input_pipeline import filter_max_length, make_dataset, smallest_batch, split_batches
+from translate.phase import Phase
 from translate.rnn_seq2seq import RNNSeq2Seq
 from translate.transformer_seq2seq import TransformerSeq2Seq
 from translate.translator import Translator
 
 FIXED_DEV_SENTENCES = 3  # dev sentences whose alignments are logged at every evaluation
+LOG_EVERY = 50  # steps between TensorBoard scalars (and the progress bar's metrics)
 
 
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
@@ -77,10 +104,13 @@ def corpus_bleu(hypotheses, references):
     return float(bleu), float(chrf)
 
 
-def evaluate(translator, pairs, batch_size=64):
-    """Translates the sources of `pairs`; returns (bleu, chrf, hypotheses, seconds)."""
+def evaluate(translator, pairs, batch_size=64, progress=None):
+    """Translates the sources of `pairs`; returns (bleu, chrf, hypotheses, seconds).
+
+    `progress`, if given, is called with the number of sentences decoded so far."""
     start = time.perf_counter()
-    outputs = translator.translate([s for s, _ in pairs], batch_size=batch_size)
+    outputs = translator.translate([s for s, _ in pairs], batch_size=batch_size,
+                                   progress=progress)
     seconds = time.perf_counter() - start
     hypotheses = [out[0].text for out in outputs]
     bleu, chrf = corpus_bleu(hypotheses, [t for _, t in pairs])
@@ -89,11 +119,33 @@ def evaluate(translator, pairs, batch_size=64):
 
 @dataclasses.dataclass
 class _State:
+    """What a checkpoint's extra state holds besides the variables."""
+
     step: int = 0
     best_bleu: float = -1.0
+    best_step: int | None = None
     evals_since_best: int = 0
     train_seconds: float = 0.0
     target_tokens: float = 0.0
+    skipped_steps: int = 0
+
+    @classmethod
+    def from_dict(cls, saved):
+        """The state of a checkpoint; fields an older checkpoint lacks keep their defaults."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in names})
+
+
+class _LossScaleVariables:
+    """The variables a `LossScaleOptimizer` adds to its inner optimizer's (scale, counter).
+
+    They are a checkpoint group of their own, so that the optimizer's group is the same under
+    every precision policy and a run may resume under another one.
+    """
+
+    def __init__(self, optimizer):
+        inner = {id(v) for v in optimizer.inner_optimizer.variables}
+        self.variables = [v for v in optimizer.variables if id(v) not in inner]
 
 
 def _scale_gradient(grad, factor):
@@ -115,99 +167,243 @@ def _check_split(src_ids, tgt_ids, tokens_per_batch, replicas):
         )
 
 
-def train_and_evaluate(corpus, tokenizers, model_config, train_config, common, workdir,
-                       log=print, dist=None):
-    """Trains on `corpus.train`, keeps the best checkpoint by dev BLEU, and
-    evaluates it on `corpus.test`.
+def training_ids(corpus, tokenizers, train_config, replicas, log=print):
+    """The training pairs as token ids, those longer than `max_length` left out.
+
+    Returns:
+        (source ids, target ids).
+
+    Raises:
+        DataError: When no pair is short enough, or a batch cannot be split over `replicas`.
+    """
+    src_tok, tgt_tok = tokenizers
+    src_ids = src_tok.encode_batch([s for s, _ in corpus.train])
+    tgt_ids = tgt_tok.encode_batch([t for _, t in corpus.train])
+    max_length = train_config.max_length
+    src_ids, tgt_ids, dropped = filter_max_length(src_ids, tgt_ids, max_length)
+    if not src_ids:
+        shortest = 1 + min(max(len(s), len(t)) for s, t in zip(
+            src_tok.encode_batch([s for s, _ in corpus.train]),
+            tgt_tok.encode_batch([t for _, t in corpus.train]), strict=True))
+        raise DataError(f"every one of the {dropped} training pairs has a side longer than "
+                        f"--max_length={max_length} tokens (EOS included; the shortest pair "
+                        f"needs {shortest}): raise --max_length")
+    log(f"training pairs: {len(src_ids)} (--max_length={max_length} dropped {dropped})")
+    _check_split(src_ids, tgt_ids, train_config.tokens_per_batch, replicas)
+    return src_ids, tgt_ids
+
+
+def _on_terminal():
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Trainer:
+    """Trains on `corpus.train`, keeps the best checkpoint by dev BLEU, evaluates it on
+    `corpus.test` (see the module docstring for the stages).
 
     Batch sizes (`train_config.tokens_per_batch`) are global: R replicas share each batch.
-    Under several workers, every worker calls this with the same arguments and the same
-    `workdir` (a shared directory); only the chief (`attn_core.strategy.is_chief`) writes
-    there and decodes the dev and test sets. Every worker logs
+    Under several workers, every worker builds a trainer with the same arguments and the
+    same `model_dir` (a shared directory); only the chief (`attn_core.strategy.is_chief`)
+    writes there and decodes the dev and test sets. Every worker logs
     `weights fingerprint: <hex>` of the trained weights: the same on all of them.
 
     Args:
         corpus: a `translate.corpus.Corpus`.
-        tokenizers: (source, target) fitted `Tokenizer`s (the chief has saved them in
-            `workdir`).
+        tokenizers: (source, target) fitted `Tokenizer`s.
         model_config: `ModelConfig` with the vocabulary sizes filled in.
         train_config: `TrainConfig`.
         common: `attn_core.flags.CommonConfig` (seed, precision, strategy, ...).
-        workdir: the model directory; a checkpoint there is resumed (on every worker).
+        model_dir: the model directory; a checkpoint there is resumed (on every worker).
         log: where progress lines go.
         dist: the `tf.distribute.Strategy` (default: made from `common.strategy` and
             `common.cpu_devices`).
 
-    Returns:
-        The metrics dict the chief also writes to `workdir/metrics.json`; the other workers
-        return the training part of it (no test scores).
-
     Raises:
-        DataError: if a batch cannot be split over the replicas, or the workers do not hold
-            the same run (model directory, flags, data).
+        DataError: if no training pair is short enough, a batch cannot be split over the
+            replicas, or the workers do not hold the same run (model directory, flags, data).
     """
-    workdir = pathlib.Path(workdir)
-    tc = train_config
-    if dist is None:
-        dist = strategy.make_strategy(common.strategy, common.cpu_devices)
-    chief = strategy.is_chief(dist)
-    worker, workers = strategy.worker_info(dist)
-    replicas = dist.num_replicas_in_sync
-    local_replicas = replicas // workers
-    precision.set_precision_policy(common.precision)
-    run_dir.set_seeds(common.seed)
-    src_tok, tgt_tok = tokenizers
 
-    src_ids = src_tok.encode_batch([s for s, _ in corpus.train])
-    tgt_ids = tgt_tok.encode_batch([t for _, t in corpus.train])
-    src_ids, tgt_ids, dropped = filter_max_length(src_ids, tgt_ids, tc.max_length)
-    log(f"training pairs: {len(src_ids)} (--max_length={tc.max_length} dropped {dropped})")
-    _check_split(src_ids, tgt_ids, tc.tokens_per_batch, replicas)
-    # Before the model: different vocabularies would fail in its variables' broadcast.
-    worker_sync.check_workers_agree(dist, chief, {"config and data": worker_sync.fingerprint_int(
-        str(dataclasses.asdict(model_config)), str(dataclasses.asdict(tc)),
-        str((common.seed, common.precision)),
-        np.array([len(ids) for ids in src_ids + tgt_ids], np.int64),
-        np.fromiter(itertools.chain.from_iterable(src_ids + tgt_ids), np.int64))})
+    def __init__(self, corpus, tokenizers, model_config, train_config, common, model_dir,
+                 log=print, dist=None):
+        self.corpus, self.tokenizers = corpus, tokenizers
+        self.model_config, self.config, self.common = model_config, train_config, common
+        self.model_dir = pathlib.Path(model_dir)
+        self.log = log
+        self.dist = dist or strategy.make_strategy(common.strategy, common.cpu_devices)
+        self.chief = strategy.is_chief(self.dist)
+        self.worker, self.workers = strategy.worker_info(self.dist)
+        self.replicas = self.dist.num_replicas_in_sync
+        self.policy = precision.resolve_precision(common.precision)
+        self.src_ids, self.tgt_ids = training_ids(corpus, tokenizers, train_config,
+                                                  self.replicas, log)
+        self._check_workers_hold_the_same_run()
+        precision.set_precision_policy(self.policy)
+        log(f"precision: {self.policy}")
+        run_dir.set_seeds(common.seed)
+        self._build_model()
+        self.state = _State()
+        self.stop_reason = None
+        self.losses = []  # the loss of every step this process ran, for tests
+        self.loss_scale = 1.0
+        self._batches = None
+        self._interrupted = False
+        self._saved_step = None
+        self._last_eval = None
+        self._agreed_seconds = 0.0
+        self._window = [0.0, time.perf_counter()]  # target tokens since, and start of, the window
+        self._shown = {}
+        self._greedy = None
+        self.ckpts = self.best = self.writer = self.progress = None
 
-    with dist.scope():
-        model = build_model(model_config)
-        model({"source": tf.ones((1, 3), tf.int32), "decoder_in": tf.ones((1, 3), tf.int32)})
-        # Every replica hands the optimizer the global gradient / R (see replica_step), and
-        # Keras clips before it sums the replicas: so clip at clip_norm / R.
-        optimizer = keras.optimizers.Adam(
-            WarmupCosine(tc.learning_rate, tc.warmup_steps, tc.decay_steps),
-            beta_2=0.98, epsilon=1e-9, global_clipnorm=tc.clip_norm / replicas,
-        )
-        if precision.needs_loss_scaling(common.precision):
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        optimizer.build(model.trainable_variables)
-    where = f", worker {worker} of {workers}{' (chief)' if chief else ''}" if workers > 1 else ""
-    log(f"model: {model.count_params():,} parameters, {replicas} replica(s){where}")
+    # Setup.
 
-    ckpts = checkpoint.CheckpointManager(workdir / "checkpoints", max_to_keep=2,
-                                         read_only=not chief)
-    best = checkpoint.CheckpointManager(workdir / "best", max_to_keep=1, read_only=not chief)
-    state = _State()
-    restored = ckpts.restore([model, optimizer])
-    if restored is not None:
-        state = _State(**restored)
-        log(f"resumed from step {state.step}")
-    worker_sync.check_workers_agree(dist, chief, {
-        "step": state.step,
-        "weights": worker_sync.fingerprint_int(strategy.weights_fingerprint(model.variables)),
-    })
+    def _check_workers_hold_the_same_run(self):
+        # Before the model: different vocabularies would fail in its variables' broadcast.
+        worker_sync.check_workers_agree(self.dist, self.chief, {
+            "config and data": worker_sync.fingerprint_int(
+                str(dataclasses.asdict(self.model_config)), str(dataclasses.asdict(self.config)),
+                str((self.common.seed, self.policy)),
+                np.array([len(ids) for ids in self.src_ids + self.tgt_ids], np.int64),
+                np.fromiter(itertools.chain.from_iterable(self.src_ids + self.tgt_ids),
+                            np.int64))})
 
-    def dataset_fn(context):
-        """This worker's input pipeline: its replicas' parts of the same global batches."""
-        dataset = make_dataset(src_ids, tgt_ids, tc.tokens_per_batch, shuffle=True,
-                               seed=common.seed + state.step, repeat=True)
-        return split_batches(dataset, replicas, context.input_pipeline_id * local_replicas,
-                             local_replicas)
+    def _build_model(self):
+        tc = self.config
+        with self.dist.scope():
+            self.model = build_model(self.model_config)
+            self.model({"source": tf.ones((1, 3), tf.int32),
+                        "decoder_in": tf.ones((1, 3), tf.int32)})
+            # Every replica hands the optimizer the global gradient / R (see _replica_step),
+            # and Keras clips before it sums the replicas: so clip at clip_norm / R.
+            inner = keras.optimizers.Adam(
+                WarmupCosine(tc.learning_rate, tc.warmup_steps, tc.decay_steps),
+                beta_2=0.98, epsilon=1e-9, global_clipnorm=tc.clip_norm / self.replicas,
+            )
+            self.optimizer = precision.wrap_optimizer(inner, self.policy)
+            self.optimizer.build(self.model.trainable_variables)
+        self.inner_optimizer = inner
+        where = ""
+        if self.workers > 1:
+            where = f", worker {self.worker} of {self.workers}{' (chief)' if self.chief else ''}"
+        self.log(f"model: {self.model.count_params():,} parameters, {self.replicas} "
+                 f"replica(s){where}")
+        self._step_fn = self._make_step_fn()
 
-    batches = iter(dist.distribute_datasets_from_function(dataset_fn))
+    def _checkpoint_groups(self):
+        groups = {"model": self.model, "optimizer": self.inner_optimizer}
+        if self.optimizer is not self.inner_optimizer:
+            groups["loss_scale"] = _LossScaleVariables(self.optimizer)
+        return groups
 
-    def replica_step(batch, seconds):
+    def start(self, data_record=None):
+        """Writes the run's files (the chief), restores the newest intact checkpoint and
+        opens the summaries. Call it with the model directory open (`ModelDir.open`).
+
+        Args:
+            data_record: What `corpus.json` records about the data and the tokenizers
+                (default: the corpus fingerprint and the tokenizer kind).
+        """
+        if self.chief:
+            self._write_run_files(data_record)
+        self.ckpts = checkpoint.CheckpointManager(self.model_dir / "checkpoints", max_to_keep=2,
+                                                  read_only=not self.chief, log=self.log)
+        self.best = checkpoint.CheckpointManager(self.model_dir / "best", max_to_keep=1,
+                                                 read_only=not self.chief, log=self.log)
+        resumed = self._restore()
+        worker_sync.check_same_step(self.dist, self.state.step)
+        worker_sync.check_workers_agree(self.dist, self.chief, {
+            "step": self.state.step,
+            "weights": worker_sync.fingerprint_int(
+                strategy.weights_fingerprint(self.model.variables)),
+        })
+        self._last_eval = self.state.step if resumed else None
+        self._saved_step = self.state.step if resumed else None
+        self._agreed_seconds = self.state.train_seconds
+        self.writer = summaries.SummaryWriter(self.model_dir, enabled=self.chief)
+        if not resumed:
+            self.writer.hparams_table(dataclasses.asdict(self.model_config)
+                                      | dataclasses.asdict(self.config)
+                                      | dataclasses.asdict(self.common)
+                                      | {"precision": self.policy})
+
+    def _write_run_files(self, data_record):
+        """Writes the tokenizers and configs, after checking that a resumed directory holds
+        this very run (`translate.train` has reconciled its flags with it already)."""
+        src, tgt = self.tokenizers
+        fingerprint = nmt_dir.corpus_fingerprint(self.corpus.train, src.lang, tgt.lang)
+        data_record = data_record or {"fingerprint": fingerprint, "subword": src.kind}
+        saved_model, _, saved_record = nmt_dir.saved_configs(self.model_dir)
+        if saved_model is not None and saved_model != dataclasses.asdict(self.model_config):
+            raise UserError(f"{self.model_dir} holds a model with another config; resume it "
+                            "with its saved config, or use a new model directory")
+        if saved_record is not None and saved_record.get("fingerprint") != fingerprint:
+            raise UserError(f"{self.model_dir} holds tokenizers fitted on another corpus; "
+                            "resume it with its own data, or use a new model directory")
+        if saved_record is None or not nmt_dir.has_tokenizers(self.model_dir):
+            nmt_dir.save_tokenizers(self.model_dir, self.tokenizers, data_record)
+        if saved_model is None:
+            nmt_dir.save_model_config(self.model_dir, self.model_config)
+        core_dir.write_json(self.model_dir / nmt_dir.TRAIN_CONFIG,
+                            dataclasses.asdict(self.config)
+                            | {"precision": self.policy, "seed": self.common.seed})
+
+    def _restore(self):
+        """Restores the newest intact checkpoint; returns whether there was one.
+
+        A `best/` that a kill or damage left behind the regular checkpoints is mended here,
+        at the start, rather than found out after the whole training.
+        """
+        if not self.ckpts.steps:
+            return False
+        best_step = self.best.restored_step() if self.best.steps else None
+        best_state = None
+        if best_step is not None:  # checks that it holds this model (overwritten next)
+            best_state = self.best.restore({"model": self.model}, step=best_step)
+        groups = self._checkpoint_groups()
+        scale_group = groups.pop("loss_scale", None)
+        restored = self.ckpts.restore(groups)
+        self.state = _State.from_dict(restored)
+        if scale_group is not None:
+            try:
+                self.ckpts.restore({"loss_scale": scale_group}, step=self.ckpts.restored)
+            except UserError:
+                self.log("the checkpoint has no loss scale (another precision): it starts "
+                         "afresh")
+        self.log(f"resumed from step {self.state.step}")
+        self._mend_best(best_step, best_state)
+        return True
+
+    def _mend_best(self, best_step, best_state):
+        """Makes `best/` (newest intact step `best_step`, its state `best_state`) and the
+        resumed state agree on which step is the best."""
+        state = self.state
+        expected = state.best_step  # None: never evaluated, or a checkpoint without it
+        if best_step is not None and expected in (None, best_step):
+            return
+        if best_step is None and expected is None and not self.best.steps:
+            return
+        if expected is not None and expected == self.ckpts.restored:
+            # Killed between the regular checkpoint and best/ of the same step: the regular
+            # one holds those very weights.
+            self.best.save(state.step, {"model": self.model}, dataclasses.asdict(state))
+            self.log(f"saved the best checkpoint of step {state.step} again (it was missing)")
+        elif best_state is not None:
+            if best_step < expected:
+                self.log(f"warning: the best checkpoint of step {expected} is damaged or "
+                         f"missing; keeping that of step {best_step}")
+            state.best_bleu = float(best_state.get("best_bleu", -1.0))
+            state.best_step = best_step
+        else:
+            self.log(f"warning: {self.best.directory} holds no intact checkpoint; the next "
+                     "evaluation saves a new best")
+            state.best_bleu, state.best_step = -1.0, None
+
+    # One step.
+
+    def _replica_step(self, batch, seconds):
         """One replica's part of a step.
 
         Args:
@@ -217,52 +413,195 @@ def train_and_evaluate(corpus, tokenizers, model_config, train_config, common, w
 
         Returns:
             float32 [3], the same on every replica: the global batch's loss sum and target
-            token count, and the workers' mean training seconds.
+            token count, and the workers' mean training seconds; and float32 [2]: the loss
+            scale after the update and 1.0 if the update was skipped (float16 only).
         """
+        model, optimizer, replicas = self.model, self.optimizer, self.replicas
         context = tf.distribute.get_replica_context()
         with tf.GradientTape() as tape:
             logits = model({"source": batch["source"], "decoder_in": batch["decoder_in"]},
                            training=True)
-            loss_sum, count = smoothed_loss_sums(batch["target"], logits, tc.label_smoothing)
+            loss_sum, count = smoothed_loss_sums(batch["target"], logits,
+                                                 self.config.label_smoothing)
             totals = context.all_reduce("SUM", tf.stop_gradient(
                 tf.stack([loss_sum, count, seconds / replicas])))
             loss = loss_sum / tf.maximum(totals[1], 1.0)  # this replica's share of the mean
-            scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
+            scaled = optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, model.trainable_variables)
         if replicas > 1:
             # Keras clips (and checks loss-scaled gradients for inf) on each replica before it
             # sums the replicas' gradients: hand every replica the same global gradient / R.
             grads = context.all_reduce("SUM", grads)
             grads = [_scale_gradient(g, 1.0 / replicas) for g in grads]
+        scale_before = precision.loss_scale(optimizer)
         optimizer.apply(grads, model.trainable_variables)
-        return totals
+        skipped = precision.skipped_step(optimizer, scale_before)
+        health = tf.stack([precision.loss_scale(optimizer), tf.cast(skipped, tf.float32)])
+        return totals, health
 
-    @tf.function(jit_compile=common.jit_compile, reduce_retracing=True)
-    def replica_call(batch, seconds):
-        return replica_step(batch, seconds)
+    def _make_step_fn(self):
+        dist, jit_compile = self.dist, self.common.jit_compile
 
-    @tf.function(reduce_retracing=True)
-    def train_step(batch, seconds):
-        totals = dist.run(replica_call if common.jit_compile else replica_step,
-                          args=(batch, seconds))
-        return dist.experimental_local_results(totals)[0]
+        @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+        def replica_call(batch, seconds):
+            return self._replica_step(batch, seconds)
 
-    dev_pairs = corpus.dev[:tc.dev_eval_sentences]
-    fixed = corpus.dev[:FIXED_DEV_SENTENCES]
-    writer = summaries.SummaryWriter(workdir, enabled=chief)
-    if state.step == 0:
-        writer.hparams_table(dataclasses.asdict(model_config) | dataclasses.asdict(tc)
-                             | dataclasses.asdict(common))
-    greedy = Translator(model, src_tok, tgt_tok)
-    budget = tc.time_budget_minutes * 60.0 if tc.time_budget_minutes else float("inf")
-    progbar = keras.utils.Progbar(tc.max_steps, stateful_metrics=["loss", "tok/s"],
-                                  unit_name="step")
-    progbar.update(state.step)
-    window_tokens, window_start = 0.0, time.perf_counter()
+        @tf.function(reduce_retracing=True)
+        def train_step(batch, seconds):
+            totals, health = dist.run(replica_call if jit_compile else self._replica_step,
+                                      args=(batch, seconds))
+            return (dist.experimental_local_results(totals)[0],
+                    dist.experimental_local_results(health)[0])
 
-    def run_eval():
+        return train_step
+
+    def _next_batch(self):
+        if self._batches is None:
+            local_replicas = self.replicas // self.workers
+
+            def dataset_fn(context):
+                """This worker's input pipeline: its replicas' parts of the same global
+                batches, shuffled from where a resumed run left off."""
+                dataset = make_dataset(self.src_ids, self.tgt_ids, self.config.tokens_per_batch,
+                                       shuffle=True, seed=self.common.seed + self.state.step,
+                                       repeat=True)
+                return split_batches(dataset, self.replicas,
+                                     context.input_pipeline_id * local_replicas, local_replicas)
+
+            self._batches = iter(self.dist.distribute_datasets_from_function(dataset_fn))
+        return next(self._batches)
+
+    def train_step(self):
+        """Runs one optimizer step on the next global batch; returns its mean loss.
+
+        Raises:
+            FloatingPointError: when the loss is not finite.
+        """
+        state = self.state
+        start = time.perf_counter()
+        totals, health = self._step_fn(self._next_batch(),
+                                       tf.constant(state.train_seconds, tf.float32))
+        loss_sum, count, self._agreed_seconds = (float(x) for x in totals)
+        self.loss_scale, skipped = (float(x) for x in health)
+        loss = loss_sum / max(count, 1.0)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss} at step {state.step}")
+        state.step += 1
+        state.train_seconds += time.perf_counter() - start
+        state.target_tokens += count
+        state.skipped_steps += int(skipped)
+        self._window[0] += count
+        self.losses.append(loss)
+        return loss
+
+    # The loop.
+
+    def __call__(self):
+        """Trains until `max_steps`, the time budget or early stopping; returns why it
+        stopped ("max_steps", "time_budget" or "early_stopping").
+
+        Raises:
+            attn_core.errors.Interrupted: after Ctrl-C, once a checkpoint is saved.
+        """
+        tc, state = self.config, self.state
+        budget = tc.time_budget_minutes * 60.0 if tc.time_budget_minutes else float("inf")
+        self.progress = progress.Progress(
+            tc.max_steps, budget_seconds=tc.time_budget_minutes * 60.0, initial=state.step,
+            unit="step", description="train", enabled=self.chief)
+        self._window = [0.0, time.perf_counter()]
+        self.stop_reason = "max_steps"
+        try:
+            with self._ctrl_c_saves():
+                while state.step < tc.max_steps:
+                    self._stop_if_interrupted()
+                    # The budget is judged on one clock for all workers: their mean training
+                    # time, as of the start of the last step (every step all-reduces it), so
+                    # they all stop at the same step.
+                    used = state.train_seconds if self.workers == 1 else self._agreed_seconds
+                    if used >= budget:
+                        self.stop_reason = "time_budget"
+                        break
+                    loss = self.train_step()
+                    if state.step % LOG_EVERY == 0 or state.step == tc.max_steps:
+                        self._write_scalars(loss)
+                    self.progress.update(state.step, state.train_seconds, self._shown)
+                    if state.step % tc.eval_every == 0 or state.step == tc.max_steps:
+                        self.evaluate_and_save()
+                        if tc.patience and state.evals_since_best >= tc.patience:
+                            self.stop_reason = "early_stopping"
+                            break
+                if self._last_eval != state.step:  # stopped between evaluations: judge the end
+                    self.evaluate_and_save()
+                self._stop_if_interrupted()
+        finally:
+            self.progress.close()
+        self.log(f"weights fingerprint: {strategy.weights_fingerprint(self.model.variables)}")
+        return self.stop_reason
+
+    @contextlib.contextmanager
+    def _ctrl_c_saves(self):
+        """The first Ctrl-C only sets a flag: the loop finishes its step, saves a checkpoint
+        and raises `Interrupted`. A second Ctrl-C interrupts at once, as usual."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        restore = previous if previous is not None else signal.default_int_handler
+
+        def on_ctrl_c(signum, frame):
+            del signum, frame
+            self._interrupted = True
+            signal.signal(signal.SIGINT, restore)
+
+        signal.signal(signal.SIGINT, on_ctrl_c)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, restore)
+
+    def _stop_if_interrupted(self):
+        if not self._interrupted:
+            return
+        if self._saved_step != self.state.step:
+            self.save()
+        raise Interrupted(self.model_dir, self.state.step if self.chief else None)
+
+    def _write_scalars(self, loss):
+        now = time.perf_counter()
+        rate = self._window[0] / max(now - self._window[1], 1e-9)
+        self._window = [0.0, now]
+        self.writer.scalars(self.state.step, {
+            "losses/train": loss,
+            "charts/learning_rate": float(self.inner_optimizer.learning_rate),
+            "charts/tokens_per_second": rate,
+            "charts/loss_scale": self.loss_scale,
+            "charts/skipped_steps": self.state.skipped_steps,
+        })
+        self._shown = {"loss": loss, "tok/s": round(rate)}
+
+    # Evaluating and saving.
+
+    def say(self, message):
+        """`log(message)`, through the progress bar when it is drawn on a terminal."""
+        if self.progress is not None and self.log is print and _on_terminal():
+            self.progress.write(message)
+        else:
+            self.log(message)
+
+    def greedy_translator(self):
+        """One greedy `Translator` for every evaluation, so that its decoder is traced once."""
+        if self._greedy is None:
+            self._greedy = Translator(self.model, *self.tokenizers)
+        return self._greedy
+
+    def evaluate_dev(self):
+        """Greedy dev BLEU (TensorBoard: the score, alignments and samples); the chief only."""
+        state, writer = self.state, self.writer
+        greedy = self.greedy_translator()
+        dev_pairs = self.corpus.dev[:self.config.dev_eval_sentences]
         bleu, chrf, hyps, _ = evaluate(greedy, dev_pairs)
         writer.scalars(state.step, {"eval/bleu": bleu, "eval/chrf": chrf})
+        fixed = self.corpus.dev[:FIXED_DEV_SENTENCES]
         for i, out in enumerate(greedy.translate([s for s, _ in fixed])):
             out = out[0]
             writer.attention_image(f"attention/dev_{i}", state.step, out.alignments,
@@ -272,93 +611,117 @@ def train_and_evaluate(corpus, tokenizers, model_config, train_config, common, w
             for (s, t), h in zip(dev_pairs[:5], hyps[:5], strict=False)))
         return bleu
 
-    def evaluate_and_keep_best():
+    def evaluate_and_save(self):
+        """Dev BLEU (the chief's, on every worker), a checkpoint, and `best/` if it improved.
+
+        The regular checkpoint is written first: after a kill between the two, `start`
+        rebuilds `best/` from it.
+        """
+        state = self.state
         bleu = 0.0
-        if chief:  # the others wait for its score
+        if self.chief:  # the others wait for its score
             eval_start = time.perf_counter()
-            bleu = run_eval()
-            log(f"\nstep {state.step}: dev BLEU {bleu:.2f} "
-                f"(eval {time.perf_counter() - eval_start:.0f}s)")
-        [bleu] = worker_sync.chief_values(dist, chief, [bleu])
-        if bleu > state.best_bleu:
-            state.best_bleu, state.evals_since_best = bleu, 0
-            best.save(state.step, [model], dataclasses.asdict(state))
+            bleu = self.evaluate_dev()
+            self.say(f"step {state.step}: dev BLEU {bleu:.2f} "
+                     f"(eval {time.perf_counter() - eval_start:.0f}s)")
+        [bleu] = worker_sync.chief_values(self.dist, self.chief, [bleu])
+        improved = bleu > state.best_bleu
+        if improved:
+            state.best_bleu, state.best_step, state.evals_since_best = bleu, state.step, 0
         else:
             state.evals_since_best += 1
-        ckpts.save(state.step, [model, optimizer], dataclasses.asdict(state))
+        self.save()
+        if improved:
+            self.best.save(state.step, {"model": self.model}, dataclasses.asdict(state))
+        self._last_eval = state.step
+        self._window = [0.0, time.perf_counter()]
 
-    stop_reason = "max_steps"
-    last_eval = state.step if restored is not None else -1
-    # The budget is judged on one clock for all workers: their mean training time, as of the
-    # start of the last step (every step all-reduces it), so they all stop at the same step.
-    agreed_seconds = state.train_seconds
-    while state.step < tc.max_steps:
-        if (state.train_seconds if workers == 1 else agreed_seconds) >= budget:
-            stop_reason = "time_budget"
-            break
-        start = time.perf_counter()
-        totals = train_step(next(batches), tf.constant(state.train_seconds, tf.float32))
-        loss_sum, count, agreed_seconds = (float(x) for x in totals)
-        loss = loss_sum / max(count, 1.0)
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss} at step {state.step}")
-        state.step += 1
-        state.train_seconds += time.perf_counter() - start
-        state.target_tokens += float(count)
-        window_tokens += float(count)
-        if state.step % 50 == 0 or state.step == tc.max_steps:
-            now = time.perf_counter()
-            rate = window_tokens / max(now - window_start, 1e-9)
-            window_tokens, window_start = 0.0, now
-            lr = float(optimizer.learning_rate)
-            writer.scalars(state.step, {"losses/train": loss, "charts/learning_rate": lr,
-                                        "charts/tokens_per_second": rate})
-            progbar.update(state.step, [("loss", loss), ("tok/s", rate)])
-        if state.step % tc.eval_every == 0 or state.step == tc.max_steps:
-            evaluate_and_keep_best()
-            last_eval = state.step
-            window_tokens, window_start = 0.0, time.perf_counter()
-            if tc.patience and state.evals_since_best >= tc.patience:
-                stop_reason = "early_stopping"
-                break
-    if last_eval != state.step:  # stopped between evaluations (time budget): judge the end too
-        evaluate_and_keep_best()
-    log(f"weights fingerprint: {strategy.weights_fingerprint(model.variables)}")
+    def save(self):
+        """Saves a regular checkpoint of the current step (the chief only writes)."""
+        self.ckpts.save(self.state.step, self._checkpoint_groups(),
+                        dataclasses.asdict(self.state))
+        self._saved_step = self.state.step
 
-    training = {
-        "best_dev_bleu": state.best_bleu,
-        "train_steps": state.step,
-        "train_minutes": state.train_seconds / 60.0,
-        "tokens_per_second": state.target_tokens / max(state.train_seconds, 1e-9),
-        "replicas": replicas,
-        "stop_reason": stop_reason,
-    }
-    if not chief:  # the chief decodes the test set and writes the metrics
-        writer.close()
-        log(json.dumps(training, indent=2))
-        return training
-    if best.latest() is not None:
-        best.restore([model])
-    test_bleu, test_chrf, test_hyps, decode_seconds = evaluate(
-        Translator(model, src_tok, tgt_tok, beam_width=tc.beam_width,
-                   length_penalty=tc.length_penalty, coverage_penalty=tc.coverage_penalty),
-        corpus.test,
-    )
-    greedy_bleu = test_bleu
-    if tc.beam_width > 1:
-        greedy_bleu = evaluate(greedy, corpus.test)[0]
-    metrics = training | {
-        "bleu": test_bleu,
-        "chrf": test_chrf,
-        "bleu_greedy": greedy_bleu,
-        "test_sentences": len(corpus.test),
-        "decode": "greedy" if tc.beam_width == 1 else "beam",
-        "beam_width": tc.beam_width,
-        "decode_sentences_per_second": len(corpus.test) / max(decode_seconds, 1e-9),
-    }
-    writer.scalars(state.step, {"eval/test_bleu": test_bleu, "eval/test_chrf": test_chrf})
-    writer.close()
-    metrics_file.write_metrics(workdir, metrics)
-    (workdir / "test_translations.txt").write_text("\n".join(test_hyps) + "\n", encoding="utf-8")
-    log(json.dumps(metrics, indent=2))
-    return metrics
+    def finish(self):
+        """Decodes the test set with the best checkpoint and writes `metrics.json` (the
+        chief); returns the metrics (the other workers: the training part only)."""
+        state, tc = self.state, self.config
+        training = {
+            "best_dev_bleu": state.best_bleu,
+            "train_steps": state.step,
+            "train_minutes": state.train_seconds / 60.0,
+            "tokens_per_second": state.target_tokens / max(state.train_seconds, 1e-9),
+            "replicas": self.replicas,
+            "stop_reason": self.stop_reason,
+            "precision": self.policy,
+            "skipped_steps": state.skipped_steps,
+        }
+        if not self.chief:  # the chief decodes the test set and writes the metrics
+            self.writer.close()
+            self.log(json.dumps(training, indent=2))
+            return training
+        if self.best.restored_step() is not None:
+            self.best.restore({"model": self.model})
+        else:
+            self.log(f"warning: {self.best.directory} holds no intact checkpoint; testing the "
+                     "last weights")
+        src_tok, tgt_tok = self.tokenizers
+        test = self.corpus.test
+        with Phase("test decoding", len(test), unit="sentence") as phase:
+            test_bleu, test_chrf, test_hyps, decode_seconds = evaluate(
+                Translator(self.model, src_tok, tgt_tok, beam_width=tc.beam_width,
+                           length_penalty=tc.length_penalty,
+                           coverage_penalty=tc.coverage_penalty),
+                test, progress=phase.update)
+        greedy_bleu = test_bleu
+        if tc.beam_width > 1:
+            greedy_bleu = evaluate(self.greedy_translator(), test)[0]
+        metrics = training | {
+            "bleu": test_bleu,
+            "chrf": test_chrf,
+            "bleu_greedy": greedy_bleu,
+            "test_sentences": len(test),
+            "decode": "greedy" if tc.beam_width == 1 else "beam",
+            "beam_width": tc.beam_width,
+            "decode_sentences_per_second": len(test) / max(decode_seconds, 1e-9),
+        }
+        self.writer.scalars(state.step, {"eval/test_bleu": test_bleu,
+                                         "eval/test_chrf": test_chrf})
+        self.writer.close()
+        metrics_file.write_metrics(self.model_dir, metrics)
+        checkpoint.atomic_write_text(self.model_dir / "test_translations.txt",
+                                     "\n".join(test_hyps) + "\n")
+        self.log(json.dumps(metrics, indent=2))
+        return metrics
+
+
+def train_and_evaluate(corpus, tokenizers, model_config, train_config, common, model_dir,
+                       log=print, dist=None, data_record=None):
+    """Trains (or resumes) a model in `model_dir` and evaluates it on the test set.
+
+    The directory is created and locked (`attn_core.model_dir.ModelDir`) only once every
+    input has been checked; a run that fails before its first checkpoint removes the
+    directory it created.
+
+    Args:
+        corpus, tokenizers, model_config, train_config, common, model_dir, log, dist: as for
+            `Trainer`.
+        data_record: what `corpus.json` records (see `Trainer.start`).
+
+    Returns:
+        The metrics dict the chief also writes to `model_dir/metrics.json`; the other
+        workers return the training part of it (no test scores).
+
+    Raises:
+        DataError: if no training pair is short enough, a batch cannot be split over the
+            replicas, or the workers do not hold the same run.
+        UserError: if another process holds the directory, or its checkpoints or config are
+            those of another model.
+        attn_core.errors.Interrupted: after Ctrl-C, once a checkpoint is saved.
+    """
+    trainer = Trainer(corpus, tokenizers, model_config, train_config, common, model_dir,
+                      log=log, dist=dist)
+    with core_dir.ModelDir.open(trainer.model_dir, chief=trainer.chief):
+        trainer.start(data_record)
+        trainer()
+        return trainer.finish()

@@ -4,107 +4,144 @@ r"""Translate sentences with a trained model: stdin to stdout, one sentence a li
     python -m translate.translate --model_dir=D --beam_width=5 \
         --input_file=in.txt --output_file=out.txt --plot_dir=plots/
 
-With `--plot_dir`, one attention heatmap PNG per sentence is saved, with the
-source and target tokens on the axes (for beam search, the alignments of the
-chosen hypothesis).
+From stdin, each line is translated and written (flushed) as soon as it arrives, so the tool
+works interactively as well as in a pipe; an --input_file is decoded in batches. The model
+directory and the output paths are checked before any input is read. With `--plot_dir`, one
+attention heatmap PNG per sentence is saved, with the source and target tokens on the axes
+(for beam search, the alignments of the chosen hypothesis).
 """
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from attn_core.quiet_import import import_tensorflow_quietly  # noqa: E402
+from attn_core import cli  # noqa: E402
 
-import_tensorflow_quietly()
+cli.quiet_tensorflow()
 
 import pathlib  # noqa: E402
 import sys  # noqa: E402
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
+from attn_core import model_dir as core_dir  # noqa: E402
+from translate import cli_flags  # noqa: E402
 from translate.data_error import DataError  # noqa: E402
 
 FLAGS = flags.FLAGS
 
 
-def define_decoding_flags():
-    """Flags shared by translate.translate and translate.evaluate."""
-    flags.DEFINE_string("model_dir", None, "Trained model directory.", required=True)
-    flags.DEFINE_integer("beam_width", 1, "Beam width (1: greedy).", lower_bound=1)
-    flags.DEFINE_float("length_penalty", 0.0, "GNMT length penalty α.", lower_bound=0.0)
-    flags.DEFINE_float("coverage_penalty", 0.0, "GNMT coverage penalty β.", lower_bound=0.0)
-    flags.DEFINE_integer("batch_size", 64, "Sentences decoded together.", lower_bound=1)
+def define_model_dir_flag():
+    cli_flags.define_string("model_dir", None, "Trained model directory (of translate.train).")
 
 
 def define_flags():
-    define_decoding_flags()
-    flags.DEFINE_integer("n_best", 1, "Hypotheses printed per sentence (tab-separated).",
-                         lower_bound=1)
-    flags.DEFINE_string("input_file", None, "Read sentences from here instead of stdin.")
-    flags.DEFINE_string("output_file", None, "Write translations here instead of stdout.")
-    flags.DEFINE_string("plot_dir", None, "Save one attention heatmap PNG per sentence here.")
+    """Defines the flags of translate.translate (a no-op for those that exist already)."""
+    define_model_dir_flag()
+    cli_flags.define_decode_flags()
+    cli_flags.define_integer("n_best", 1, "Hypotheses printed per sentence, tab-separated "
+                             "(at most --beam_width).", lower_bound=1)
+    cli_flags.define_string("input_file", None, "Read sentences from here instead of stdin.")
+    cli_flags.define_string("output_file", None, "Write translations here instead of stdout "
+                            "(its folder is created).")
+    cli_flags.define_string("plot_dir", None, "Save one attention heatmap PNG per sentence "
+                            "here (created if missing).")
+
+
+def _decode_line(raw, name, number):
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise DataError("bytes that are not UTF-8", path=name, line=number) from None
 
 
 def read_lines(path):
-    """Lines of a UTF-8 file (or stdin for None), with DataError naming file and line."""
-    name = path or "<stdin>"
+    """Lines of a UTF-8 file, with DataError naming file and line."""
     try:
-        raw = pathlib.Path(path).read_bytes() if path else sys.stdin.buffer.read()
+        raw = pathlib.Path(path).read_bytes()
     except OSError as error:
-        raise DataError(f"cannot read: {error.strerror or error}", path=name) from None
-    lines = []
-    for number, line in enumerate(raw.splitlines(), start=1):
-        try:
-            lines.append(line.decode("utf-8").strip())
-        except UnicodeDecodeError:
-            raise DataError("bytes that are not UTF-8", path=name, line=number) from None
-    return lines
+        raise DataError(f"cannot read: {error.strerror or error}", path=path) from None
+    return [_decode_line(line, path, number)
+            for number, line in enumerate(raw.splitlines(), start=1)]
+
+
+def stdin_lines():
+    """The lines of stdin, each as soon as it is complete."""
+    for number, raw in enumerate(iter(sys.stdin.buffer.readline, b""), start=1):
+        yield _decode_line(raw, "<stdin>", number)
+
+
+def check_model_dir():
+    """The --model_dir of a trained model; fails before any input is read."""
+    from translate.model_dir import MODEL_CONFIG, TRAIN_HINT
+
+    return core_dir.require_existing(FLAGS.model_dir, "--model_dir", MODEL_CONFIG, TRAIN_HINT)
 
 
 def make_translator(n_best=1):
+    """The `Translator` of --model_dir with the decoding flags, and its checkpoint's step."""
     from translate.model_dir import load_trained
     from translate.translator import Translator
 
+    config = cli_flags.decode_config_from_flags()
     model, src_tok, tgt_tok, step = load_trained(FLAGS.model_dir)
     translator = Translator(
-        model, src_tok, tgt_tok, beam_width=FLAGS.beam_width,
-        length_penalty=FLAGS.length_penalty, coverage_penalty=FLAGS.coverage_penalty,
+        model, src_tok, tgt_tok, beam_width=config.beam_width,
+        length_penalty=config.length_penalty, coverage_penalty=config.coverage_penalty,
         n_best=n_best,
     )
     return translator, step
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    try:
-        if FLAGS.n_best > FLAGS.beam_width:
-            raise DataError(f"--n_best={FLAGS.n_best} needs --beam_width >= {FLAGS.n_best}")
-        lines = read_lines(FLAGS.input_file)
-        translator, _ = make_translator(FLAGS.n_best)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    results = translator.translate(lines, batch_size=FLAGS.batch_size) if lines else []
-    text = "".join("\t".join(h.text for h in hyps) + "\n" for hyps in results)
-    if FLAGS.output_file:
-        pathlib.Path(FLAGS.output_file).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    if FLAGS.plot_dir:
-        from attn_core import heatmap
+def _batches(lines, size):
+    batch = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
-        plot_dir = pathlib.Path(FLAGS.plot_dir)
-        plot_dir.mkdir(parents=True, exist_ok=True)
-        for i, hyps in enumerate(results):
-            best = hyps[0]
-            heatmap.save_attention_png(
-                plot_dir / f"sentence_{i:04d}.png", best.alignments,
-                x_labels=best.source_pieces, y_labels=best.target_pieces,
-                title=f"sentence {i}",
-            )
+
+def main(argv):
+    del argv  # cli.run refuses stray arguments
+    if FLAGS.n_best > FLAGS.beam_width:
+        raise DataError(f"--n_best={FLAGS.n_best} needs --beam_width >= {FLAGS.n_best}")
+    check_model_dir()
+    output = core_dir.prepare_output_file(FLAGS.output_file, "--output_file") \
+        if FLAGS.output_file else None
+    plot_dir = core_dir.prepare_output_dir(FLAGS.plot_dir, "--plot_dir") \
+        if FLAGS.plot_dir else None
+    lines = read_lines(FLAGS.input_file) if FLAGS.input_file else None
+    translator, _ = make_translator(FLAGS.n_best)
+    # A file is decoded in batches; stdin one line at a time, as the lines come.
+    batches = _batches(lines, FLAGS.batch_size) if lines is not None else (
+        [line] for line in stdin_lines())
+    out = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
+    try:
+        count = 0
+        for batch in batches:
+            for hyps in translator.translate(batch, batch_size=FLAGS.batch_size):
+                out.write("\t".join(h.text for h in hyps) + "\n")
+                if plot_dir is not None:
+                    _plot(plot_dir, count, hyps[0])
+                count += 1
+            out.flush()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+def _plot(plot_dir, index, best):
+    from attn_core import heatmap
+
+    heatmap.save_attention_png(
+        plot_dir / f"sentence_{index:04d}.png", best.alignments,
+        x_labels=best.source_pieces, y_labels=best.target_pieces, title=f"sentence {index}",
+    )
 
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    cli.run(main)

@@ -89,9 +89,12 @@ class Translator:
             n_best=self.n_best, source_lengths=source_lengths,
         )
 
-    def translate_ids(self, source_ids, batch_size=64):
+    def translate_ids(self, source_ids, batch_size=64, progress=None):
         """Decodes lists of source ids (no EOS) in order; returns per sentence a
-        list of `n_best` (token ids, alignments [T, S], score)."""
+        list of `n_best` (token ids, alignments [T, S], score).
+
+        `progress`, if given, is called with the number of sentences decoded so far after
+        each batch."""
         results = []
         order = np.argsort([len(s) for s in source_ids], kind="stable")
         for start in range(0, len(order), batch_size):
@@ -111,15 +114,19 @@ class Translator:
                     hyps.append((tokens[r, n, :length].tolist(),
                                  alignments[r, n, :length, :len(rows[r])], float(scores[r, n])))
                 results.append((int(i), hyps))
+            if progress is not None:
+                progress(len(results))
         results.sort(key=lambda item: item[0])
         return [hyps for _, hyps in results]
 
-    def translate(self, sentences, batch_size=64):
-        """Translates strings; returns, per sentence, its `n_best` `Translation`s."""
+    def translate(self, sentences, batch_size=64, progress=None):
+        """Translates strings; returns, per sentence, its `n_best` `Translation`s.
+
+        `progress` is as for `translate_ids`."""
         source_ids = [self.src_tokenizer.encode(s) for s in sentences]
         out = []
-        for sentence, hyps in zip(sentences, self.translate_ids(source_ids, batch_size),
-                                  strict=True):
+        decoded = self.translate_ids(source_ids, batch_size, progress=progress)
+        for sentence, hyps in zip(sentences, decoded, strict=True):
             source_pieces = self.src_tokenizer.pieces(sentence) + ["</s>"]
             out.append([
                 Translation(

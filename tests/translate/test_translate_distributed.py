@@ -111,10 +111,15 @@ def one_step_runs(tmp_path_factory):
 
 
 def _arrays(model_dir, step):
+    """The saved weights and Adam moments of checkpoint `step`: (names, arrays)."""
     manager = CheckpointManager(model_dir / "checkpoints", read_only=True)
+    names, arrays = [], []
     with np.load(manager.checkpoint_path(step)) as saved:
-        names = [str(p) for p in saved["__paths__"]]
-        return names, [saved[f"v{i:05d}"] for i in range(len(names))]
+        for group in ("model", "optimizer"):
+            paths = [str(p) for p in saved[f"{group}/__paths__"]]
+            names += [f"{group}/{path}" for path in paths]
+            arrays += [saved[f"{group}/{i:05d}"] for i in range(len(paths))]
+    return names, arrays
 
 
 def _assert_same_step(model_dir, reference_dir, step=1):
@@ -123,10 +128,10 @@ def _assert_same_step(model_dir, reference_dir, step=1):
     every weight by about ±learning rate whatever the gradient's scale.
 
     Tolerance: the replicas' sums run in another order (float32, ~250 tokens, backprop
-    through the GRU) and oneDNN picks kernels by batch size: we saw at most 3.2e-7 absolute
-    (1.3e-6 relative to the largest entries). rtol=1e-4, atol=1e-6 leaves a 30x margin and
-    still catches a per-replica token mean or per-replica clipping, which are off by the
-    replicas' token imbalance (percents)."""
+    through the GRU) and oneDNN picks kernels by batch size, which changes the last bits
+    (float32 rounding, around 1e-7 here). rtol=1e-4, atol=1e-6 is far above that and still
+    catches a per-replica token mean or per-replica clipping, which are off by the replicas'
+    token imbalance (percents)."""
     names, arrays = _arrays(model_dir, step)
     ref_names, reference = _arrays(reference_dir, step)
     assert names == ref_names

@@ -1,0 +1,367 @@
+"""The translate command-line tools, mostly run in this process (`conftest.run_tool`): one-line
+errors with exit 2 before any work, model directories that a conflicting or failed run leaves
+as they were, resuming (schedule changes, another precision, damaged checkpoints), Ctrl-C,
+the lock, --help, and translate.translate in a pipe."""
+
+import contextlib
+import hashlib
+import io
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from absl import flags
+from absl.testing import flagsaver
+from translate_tools import TINY_FLAGS, run_tool
+
+from attn_core import model_dir as core_dir
+from attn_core.checkpoint import CheckpointManager
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+FLAGS = flags.FLAGS
+DATA_FLAGS = TINY_FLAGS[:3]  # the corpus of the tiny run: a resume gives them again
+
+
+def _tree_hash(path):
+    """{relative path: sha256} of every file under `path`."""
+    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def _copy(trained_dir, tmp_path):
+    return pathlib.Path(shutil.copytree(trained_dir, tmp_path / "model"))
+
+
+def _stdin(text):
+    return io.BytesIO(text.encode("utf-8"))
+
+
+@pytest.mark.parametrize(
+    "files, args, message",
+    [
+        ({}, "--train_file={d}/missing.tsv", "missing.tsv: cannot read"),
+        ({"short.tsv": "hello\tbonjour\nlonely line\n"}, "--train_file={d}/short.tsv",
+         "short.tsv:2:"),
+        ({"bytes.tsv": b"ok\tbien\n\xff\xfe\tx\n"}, "--train_file={d}/bytes.tsv", "bytes.tsv:2:"),
+        ({"a.src": "one\ntwo\n", "a.tgt": "un\n"},
+         "--train_src={d}/a.src --train_tgt={d}/a.tgt", "a.src"),
+        ({"empty.tsv": "hello\tbonjour\n\tvide\n"}, "--train_file={d}/empty.tsv",
+         "empty.tsv:2:"),
+        ({}, "--max_length=1 " + " ".join(DATA_FLAGS), "longer than --max_length=1"),
+        ({}, "--tokens_per_batch=0", "--tokens_per_batch"),
+        ({}, "--architecture=transformer --units=30 --heads=4 " + " ".join(DATA_FLAGS),
+         "divisible"),
+        ({"file": "x"}, "--model_dir={d}/file/model", "is a file"),
+        ({}, "stray", "unexpected arguments: stray"),
+        ({}, "--strategy=multi_worker", "TF_CONFIG"),
+    ],
+    ids=["missing", "columns", "utf8", "line_counts", "empty_source", "max_length",
+         "tokens_per_batch", "heads", "model_dir_file", "stray_argument", "no_tf_config"],
+)
+def test_bad_training_input_is_one_line_and_leaves_no_directory(tmp_path, monkeypatch, files,
+                                                                args, message):
+    for name, content in files.items():
+        path = tmp_path / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # a fresh run directory would go to ./runs
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    args = args.format(d=tmp_path).split()
+    model_flag = [] if any(a.startswith("--model_dir") for a in args) else [
+        f"--model_dir={tmp_path / 'model'}"]
+    run_tool("translate.train", *model_flag, *args).one_line_error(message)
+    assert not (tmp_path / "model").exists()
+    assert not (tmp_path / "runs").exists()
+    run_tool("translate.train", *args).one_line_error(message)  # no --model_dir
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "module, args, message",
+    [
+        ("translate.translate", ["--model_dir={d}/typo"], "--model_dir={d}/typo does not exist"),
+        ("translate.translate", ["--model_dir={d}"], "has no model_config.json"),
+        ("translate.translate", ["--model_dir={m}", "--n_best=2"], "--beam_width >= 2"),
+        ("translate.translate", ["--model_dir={m}", "--output_file={d}/file/out.txt"],
+         "is a file"),
+        ("translate.translate", ["--model_dir={m}", "--plot_dir={d}/file/plots"], "is a file"),
+        ("translate.evaluate", ["--model_dir={d}/typo", "--src_file={d}/file",
+                                "--ref_file={d}/file"], "does not exist"),
+        ("translate.evaluate", ["--model_dir={m}", "--src_file={d}/file"], "--ref_file"),
+        ("translate.evaluate", ["--model_dir={m}", "--src_file={d}/file", "--ref_file={d}/file",
+                                "--output_json={d}/file/scores.json"], "is a file"),
+        ("translate.evaluate", ["--model_dir={m}", "--src_file={d}/file",
+                                "--ref_file={d}/missing"], "missing: cannot read"),
+        ("translate.export", ["--model_dir={m}", "--export_dir={d}/file"], "is a file"),
+        ("translate.export", ["--model_dir={m}"], "--export_dir"),
+        ("translate.export", ["--model_dir={d}/typo", "--export_dir={d}/e"], "does not exist"),
+    ],
+    ids=["translate_typo", "translate_untrained", "n_best", "output_file", "plot_dir",
+         "evaluate_typo", "no_ref_file", "output_json", "missing_ref", "export_dir_file",
+         "no_export_dir", "export_typo"],
+)
+def test_bad_tool_input_is_one_line_before_any_work(tmp_path, trained_dir, module, args,
+                                                    message):
+    """Each case fails before stdin is read (the tool would fail the test) and before any
+    decoding; `file` is a file where a folder is expected."""
+    (tmp_path / "file").write_text("one line\n", encoding="utf-8")
+    args = [a.format(d=tmp_path, m=trained_dir) for a in args]
+    run_tool(module, *args).one_line_error(message.format(d=tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing created
+
+
+def test_tools_create_output_folders_and_translate_line_by_line(tmp_path, trained_dir):
+    before = _tree_hash(trained_dir)
+    result = run_tool("translate.translate", f"--model_dir={trained_dir}",
+                      f"--output_file={tmp_path}/new/out.txt",
+                      f"--plot_dir={tmp_path}/plots/new",
+                      stdin=_stdin("May 3, 1950\ntwelve\n"))
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "new" / "out.txt").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2
+    assert sorted(p.name for p in (tmp_path / "plots" / "new").iterdir()) == [
+        "sentence_0000.png", "sentence_0001.png"]
+    (tmp_path / "src.txt").write_text("May 3, 1950\ntwelve\n", encoding="utf-8")
+    (tmp_path / "ref.txt").write_text("3 mai 1950\ndouze\n", encoding="utf-8")
+    result = run_tool("translate.evaluate", f"--model_dir={trained_dir}",
+                      f"--src_file={tmp_path}/src.txt", f"--ref_file={tmp_path}/ref.txt",
+                      f"--output_json={tmp_path}/a/b/scores.json")
+    assert result.returncode == 0, result.stderr
+    assert "BLEU" in result.stdout and (tmp_path / "a" / "b" / "scores.json").is_file()
+    assert _tree_hash(trained_dir) == before  # the tools write nothing into the model
+
+
+def test_a_conflicting_model_flag_or_corpus_leaves_the_directory_byte_for_byte(tmp_path,
+                                                                              trained_dir):
+    from translate.model_dir import load_trained
+
+    model_dir = _copy(trained_dir, tmp_path)
+    before = _tree_hash(model_dir)
+    run_tool("translate.train", f"--model_dir={model_dir}", *DATA_FLAGS, "--units=64",
+             "--cell=lstm").one_line_error("--units (saved 32, given 64)",
+                                           "--cell (saved 'gru', given 'lstm')")
+    run_tool("translate.train", f"--model_dir={model_dir}", *DATA_FLAGS,
+             "--tokens_per_batch=512").one_line_error("--tokens_per_batch (saved 256")
+    run_tool("translate.train", f"--model_dir={model_dir}", "--train_size=200", "--dev_size=8",
+             "--test_size=8", "--builtin_pair=en-es").one_line_error("another corpus")
+    assert _tree_hash(model_dir) == before
+    assert load_trained(model_dir)[0].count_params() > 0
+
+
+def test_resume_keeps_the_saved_config_and_may_change_the_schedule_and_precision(
+        tmp_path, trained_dir):
+    """No model flag is given: the saved tiny model resumes (not the default size), under
+    mixed_float16 (a float32 checkpoint has no loss scale), then again with its own."""
+    model_dir = _copy(trained_dir, tmp_path)
+    result = run_tool("translate.train", f"--model_dir={model_dir}", *DATA_FLAGS,
+                      "--max_steps=3", "--precision=mixed_float16")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "resuming with --max_steps=3 (was 2)" in out and "resumed from step 2" in out
+    assert "precision: mixed_float16" in out and "starts afresh" in out
+    metrics = core_dir.read_json(model_dir / "metrics.json")
+    assert metrics["train_steps"] == 3 and metrics["precision"] == "mixed_float16"
+    assert np.isfinite(metrics["chrf"])
+    train_config = core_dir.read_json(model_dir / "train_config.json")
+    assert train_config["max_steps"] == 3 and train_config["precision"] == "mixed_float16"
+    assert core_dir.read_json(model_dir / "model_config.json")["units"] == 32
+
+    result = run_tool("translate.train", f"--model_dir={model_dir}", *DATA_FLAGS,
+                      "--max_steps=4", "--precision=mixed_float16")
+    assert result.returncode == 0, result.stderr
+    assert "resumed from step 3" in result.stdout and "starts afresh" not in result.stdout
+    assert core_dir.read_json(model_dir / "metrics.json")["train_steps"] == 4
+
+
+def test_damaged_checkpoints_are_skipped_at_start(tmp_path, trained_dir):
+    """The newest regular checkpoint and every best/ checkpoint truncated: the tools fall back
+    to checkpoints/, and a resumed run says so before it trains and writes a new best/."""
+    model_dir = _copy(trained_dir, tmp_path)
+    for path in [model_dir / "checkpoints" / "ckpt-00000002.npz",
+                 *(model_dir / "best").glob("ckpt-*.npz")]:
+        path.write_bytes(path.read_bytes()[:100])
+    result = run_tool("translate.translate", f"--model_dir={model_dir}",
+                      stdin=_stdin("twelve\n"))
+    assert result.returncode == 0, result.stderr
+    assert "no intact checkpoint in" in result.stderr and "skipping" in result.stderr
+    assert len(result.stdout.splitlines()) == 1
+
+    result = run_tool("translate.train", f"--model_dir={model_dir}", *DATA_FLAGS,
+                      "--max_steps=3")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "skipping the damaged checkpoint of step 2" in out
+    # The damaged best/ was of step 1 (a 2-step model's dev BLEU does not improve at step 2),
+    # whose weights the regular checkpoint of step 1 holds too.
+    assert "resumed from step 1" in out and "best checkpoint of step 1 again" in out
+    assert out.index("best checkpoint of step 1 again") < out.index("dev BLEU")
+    assert CheckpointManager(model_dir / "best", read_only=True).restored_step() == 1
+    assert core_dir.read_json(model_dir / "metrics.json")["train_steps"] == 3
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, monkeypatch):
+    from translate import trainer
+
+    step = trainer.Trainer.train_step
+
+    def step_then_ctrl_c(self):
+        loss = step(self)
+        if self.state.step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return loss
+
+    monkeypatch.setattr(trainer.Trainer, "train_step", step_then_ctrl_c)
+    model_dir = tmp_path / "model"
+    result = run_tool("translate.train", f"--model_dir={model_dir}", *TINY_FLAGS,
+                      "--max_steps=5", "--eval_every=5")
+    assert result.returncode == 130, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"interrupted: saved step 1; resume with --model_dir={model_dir}")
+    assert CheckpointManager(model_dir / "checkpoints", read_only=True).steps == [1]
+    assert not (model_dir / ".lock").exists()
+
+
+def test_a_second_trainer_on_a_directory_in_use_fails_at_once(tmp_path, trained_dir):
+    model_dir = _copy(trained_dir, tmp_path)
+    before = _tree_hash(model_dir)
+    with core_dir.ModelDir.open(model_dir):
+        run_tool("translate.train", f"--model_dir={model_dir}",
+                 *DATA_FLAGS).one_line_error(f"is in use by PID {os.getpid()}")
+    assert _tree_hash(model_dir) == before
+
+
+def test_default_run_directory_is_named_after_the_data():
+    import translate.train as train
+
+    train.define_flags()
+    cases = [([], "en-fr"), (["--builtin_pair=en-de"], "en-de"),
+             (["--train_file=data/spa.txt", "--reverse"], "spa-reversed"),
+             (["--train_src=c/train.de", "--train_tgt=c/train.en"], "train.de-en"),
+             (["--train_src=a.src", "--train_tgt=b.tgt"], "a.src-b.tgt")]
+    for args, name in cases:
+        with flagsaver.flagsaver():
+            FLAGS.unparse_flags()
+            FLAGS(["translate.train", *args])
+            assert train.data_name() == name
+            path = train.resolve_model_dir(_default_strategy(), seed=3)
+            assert path.name.startswith(f"translate__{name}__3__") and not path.exists()
+
+
+def _default_strategy():
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy()
+
+
+README_FLAGS = {
+    "translate.train": ["model_dir", "builtin_pair", "train_file", "reverse", "train_src",
+                        "train_tgt", "dev_file", "dev_src", "dev_tgt", "test_file", "test_src",
+                        "test_tgt", "subword", "architecture", "cell", "units", "attention",
+                        "heads", "ff_dim", "num_layers", "tokens_per_batch", "learning_rate",
+                        "time_budget_minutes", "max_steps", "eval_every", "patience",
+                        "decay_steps", "precision", "mixed_precision", "seed", "jit_compile",
+                        "strategy", "cpu_devices"],
+    "translate.translate": ["model_dir", "beam_width", "length_penalty", "coverage_penalty",
+                            "n_best", "input_file", "output_file", "plot_dir", "batch_size"],
+    "translate.evaluate": ["model_dir", "src_file", "ref_file", "beam_width", "length_penalty",
+                           "coverage_penalty", "batch_size", "output_json"],
+    "translate.export": ["model_dir", "export_dir", "beam_width", "length_penalty",
+                         "coverage_penalty", "check_file"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(README_FLAGS))
+def test_help_lists_every_flag_the_readme_uses(module, monkeypatch):
+    """absl's --help shows the key flags of sys.argv[0]: every flag of the README for a tool
+    must be one, with a real help text."""
+    import importlib
+
+    monkeypatch.setattr(sys, "argv", [f"/fake/{module}.py"])
+    importlib.import_module(module).define_flags()
+    key_flags = {f.name: f for f in FLAGS.get_key_flags_for_module(sys.argv[0])}
+    missing = [name for name in README_FLAGS[module] if name not in key_flags]
+    assert not missing, missing
+    for name in README_FLAGS[module]:
+        assert key_flags[name].help and not key_flags[name].help.startswith(("TrainConfig.",
+                                                                             "ModelConfig."))
+
+
+def test_translate_in_a_pipe_answers_each_line_as_it_arrives(trained_dir):
+    """A fresh process (as a user runs it): the first translation comes back before the second
+    line is sent, and nothing but the translations is printed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "translate.translate", f"--model_dir={trained_dir}"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})
+    timer = threading.Timer(300, proc.kill)
+    timer.start()
+    try:
+        proc.stdin.write("May 3, 1950\n")
+        proc.stdin.flush()
+        first = proc.stdout.readline()  # blocks until it is translated
+        assert first.endswith("\n") and proc.poll() is None
+        rest, err = proc.communicate("twelve\n")
+    finally:
+        timer.cancel()
+    assert proc.returncode == 0, err
+    assert len(rest.splitlines()) == 1
+    assert err == ""
+
+
+def test_export_runs_without_the_project_and_through_saved_model_cli(tmp_path, trained_dir):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    export = tmp_path / "new" / "export"
+    result = subprocess.run(
+        [sys.executable, "-m", "translate.export", f"--model_dir={trained_dir}",
+         f"--export_dir={export}"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr == ""  # no INFO lines
+    assert result.stdout.startswith("exported step ") and f"to {export} (signature" in result.stdout
+    script = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("attn_core", "translate"):
+            raise ImportError("the project must not be needed: " + name)
+sys.meta_path.insert(0, Block())
+import tensorflow as tf
+loaded = tf.saved_model.load(sys.argv[1])
+out = loaded.signatures["translate"](sentences=tf.constant(["May 3, 1950", "twelve"]))
+print(out["translation"].shape, out["attention"].shape[0], out["attention"].dtype.name)
+"""
+    result = subprocess.run([sys.executable, "-c", script, str(export)], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-3:] == ["(2,)", "2", "float32"]
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    result = subprocess.run(
+        [cli, "run", "--dir", str(export), "--tag_set", "serve", "--signature_def", "translate",
+         "--input_exprs", 'sentences=["May 3, 1950"]'],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "translation" in result.stdout
+
+
+def test_long_phases_report_progress_and_short_ones_stay_silent():
+    from translate.builtin_corpus import builtin_corpus
+    from translate.phase import Phase
+    from translate.tokenizer import Tokenizer
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        with Phase("corpus", 30, unit="pair", delay=0.0) as phase:
+            data = builtin_corpus("en-fr", 10, 10, 10, seed=0, progress=phase.update)
+        with Phase("tokenizers", 10, unit="sentence", delay=60.0) as quiet:
+            Tokenizer.fit([s for s, _ in data.train], "en", progress=quiet.update)
+    assert err.getvalue().splitlines()[-1].startswith("corpus: pair 30/30 (100%)")
+    assert "tokenizers" not in err.getvalue()
