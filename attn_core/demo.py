@@ -18,7 +18,7 @@ import pathlib
 import numpy as np
 from absl import flags
 
-from attn_core import cli, metrics_file, model_dir, precision, reverse_task, run_dir, summaries
+from attn_core import cli, metrics_file, model_dir, precision, reverse_task, seeds, summaries
 from attn_core import flags as common_flags
 
 FLAGS = flags.FLAGS
@@ -54,7 +54,7 @@ def main(argv):
 
 def train_and_report(config, common, policy, workdir):
     """Trains the reversal model and writes the heatmap, events and metrics into `workdir`."""
-    run_dir.set_seeds(common.seed)
+    seeds.set_seeds(common.seed)
 
     result = reverse_task.train(config, verbose=2)
 

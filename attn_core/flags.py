@@ -130,6 +130,28 @@ def define_config_flags(cls, flag_values: flags.FlagValues = flags.FLAGS,
         _make_key_flag(flag_values, name)
 
 
+def make_key_flags(*names: str, flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Lists the flags `names` in the running entry point's `--help`."""
+    for name in names:
+        _make_key_flag(flag_values, name)
+
+
+def define_once(kind: str, name: str, default, help_text: str,
+                flag_values: flags.FlagValues = flags.FLAGS, **kwargs) -> None:
+    """`flags.DEFINE_<kind>(name, ...)` unless `--name` exists; a key flag either way.
+
+    For flags an entry point shares with others that one process (a test) may set up too.
+
+    Args:
+        kind: "string", "bool", "integer", "float" or "enum" (then pass `enum_values=`).
+        name, default, help_text, kwargs: As for `flags.DEFINE_<kind>`.
+    """
+    if name not in flag_values:
+        getattr(flags, f"DEFINE_{kind}")(name, default, help=help_text,
+                                         flag_values=flag_values, **kwargs)
+    _make_key_flag(flag_values, name)
+
+
 def config_from_flags(cls, flag_values: flags.FlagValues = flags.FLAGS,
                       skip: Collection[str] = (), **overrides):
     """Builds `cls` from the parsed flags named after its fields (`overrides` win)."""

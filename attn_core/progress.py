@@ -14,6 +14,9 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+# A phase shorter than this needs no report (pass it as `delay`).
+SHORT_PHASE_SECONDS = 2.0
+
 
 def _is_tty(stream: TextIO) -> bool:
     try:
@@ -45,11 +48,13 @@ class Progress:
         stream: Where to write (default: stderr, as tqdm).
         interval: Seconds between plain lines on a non-terminal.
         enabled: False reports nothing (the non-chief workers).
+        delay: Seconds before anything is shown, so that a phase that ends sooner (a test's
+            tiny corpus) prints nothing, and a one-line error after it stays the only line.
     """
 
     def __init__(self, max_steps: int, budget_seconds: float | None = None, initial: int = 0,
                  unit: str = "step", description: str = "train", stream: TextIO | None = None,
-                 interval: float = 30.0, enabled: bool = True):
+                 interval: float = 30.0, enabled: bool = True, delay: float = 0.0):
         self.max_steps = int(max_steps)
         self.budget = budget_seconds or None
         self.initial = int(initial)
@@ -57,6 +62,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.interval = interval
         self.enabled = enabled
+        self.delay = delay
         self.step = self.initial
         self.total = self.max_steps
         self._start = time.perf_counter()
@@ -65,7 +71,7 @@ class Progress:
         if enabled and _is_tty(self.stream):
             self._bar = tqdm(total=self.max_steps, initial=self.initial, unit=unit,
                              desc=description, file=self.stream, dynamic_ncols=True,
-                             smoothing=0.1)
+                             smoothing=0.1, delay=delay)
 
     def estimated_total(self, step: int, train_seconds: float | None) -> int:
         """The step the run will stop at: `max_steps`, or sooner when the budget binds."""
@@ -102,6 +108,8 @@ class Progress:
             self._bar.refresh()
             return
         now = time.perf_counter()
+        if now - self._start < self.delay:
+            return
         if now - self._last_line >= self.interval or step >= self.total:
             self._last_line = now
             self._write_line(step, metrics)
@@ -130,7 +138,8 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-        elif self.enabled and self.step > self.initial and self.step < self.total:
+        elif (self.enabled and self.initial < self.step < self.total
+              and time.perf_counter() - self._start >= self.delay):
             self._write_line(self.step, {})
         self.enabled = False
 
@@ -142,7 +151,10 @@ class Progress:
 
 
 def phase(description: str, total: int, unit: str = "item", enabled: bool = True,
-          stream: TextIO | None = None, interval: float = 30.0) -> Progress:
-    """A `Progress` for a long phase of known size (classifier training, FID, decoding)."""
+          stream: TextIO | None = None, interval: float = 30.0, delay: float = 0.0) -> Progress:
+    """A `Progress` for a long phase of known size (classifier training, FID, decoding).
+
+    Call its `update(done)` with the items done so far; `delay` keeps a short phase silent.
+    """
     return Progress(total, unit=unit, description=description, stream=stream,
-                    interval=interval, enabled=enabled)
+                    interval=interval, enabled=enabled and total > 0, delay=delay)

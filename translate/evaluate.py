@@ -20,12 +20,12 @@ import pathlib  # noqa: E402
 
 from absl import flags  # noqa: E402
 
-from attn_core import checkpoint  # noqa: E402
+from attn_core import checkpoint, progress  # noqa: E402
+from attn_core import flags as common_flags  # noqa: E402
 from attn_core import model_dir as core_dir  # noqa: E402
 from attn_core.errors import UserError  # noqa: E402
-from translate import cli_flags  # noqa: E402
+from translate import decode_config  # noqa: E402
 from translate.data_error import DataError  # noqa: E402
-from translate.phase import Phase  # noqa: E402
 from translate.translate import (  # noqa: E402
     check_model_dir,
     define_model_dir_flag,
@@ -39,11 +39,13 @@ FLAGS = flags.FLAGS
 def define_flags():
     """Defines the flags of translate.evaluate (a no-op for those that exist already)."""
     define_model_dir_flag()
-    cli_flags.define_decode_flags()
-    cli_flags.define_string("src_file", None, "Source sentences, one a line.")
-    cli_flags.define_string("ref_file", None, "Reference translations, one a line.")
-    cli_flags.define_string("output_json", None, "Where to write the scores (default: "
-                            "<model_dir>/evaluation.json; its folder is created).")
+    decode_config.define_decode_flags()
+    common_flags.define_once("string", "src_file", None,
+        "Source sentences, one a line.")
+    common_flags.define_once("string", "ref_file", None,
+        "Reference translations, one a line.")
+    common_flags.define_once("string", "output_json", None,
+        "Where to write the scores (default: <model_dir>/evaluation.json; its folder is created).")
 
 
 def main(argv):
@@ -63,7 +65,8 @@ def main(argv):
     translator, step = make_translator()
     from translate.trainer import corpus_bleu
 
-    with Phase("decoding", len(sources), unit="sentence") as phase:
+    with progress.phase("decoding", len(sources), unit="sentence",
+                        delay=progress.SHORT_PHASE_SECONDS) as phase:
         hypotheses = [hyps[0].text for hyps in translator.translate(
             sources, FLAGS.batch_size, progress=phase.update)]
     bleu, chrf = corpus_bleu(hypotheses, references)

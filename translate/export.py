@@ -21,9 +21,10 @@ cli.quiet_tensorflow()
 
 from absl import flags  # noqa: E402
 
+from attn_core import flags as common_flags  # noqa: E402
 from attn_core import model_dir as core_dir  # noqa: E402
 from attn_core.errors import UserError  # noqa: E402
-from translate import cli_flags  # noqa: E402
+from translate import decode_config  # noqa: E402
 from translate.data_error import DataError  # noqa: E402
 from translate.translate import check_model_dir, define_model_dir_flag, read_lines  # noqa: E402
 
@@ -39,11 +40,11 @@ _NO_SPACE_AFTER = r"([\(\[\{«¿¡]) "
 def define_flags():
     """Defines the flags of translate.export (a no-op for those that exist already)."""
     define_model_dir_flag()
-    cli_flags.define_string("export_dir", None, "Where to write the SavedModel (a directory, "
-                            "created if missing).")
-    cli_flags.define_decode_flags(skip=("batch_size",))
-    cli_flags.define_string("check_file", None, "Sentences on which to compare the in-graph "
-                            "and Python tokenizers.")
+    common_flags.define_once("string", "export_dir", None,
+        "Where to write the SavedModel (a directory, created if missing).")
+    decode_config.define_decode_flags(skip=("batch_size",))
+    common_flags.define_once("string", "check_file", None,
+        "Sentences on which to compare the in-graph and Python tokenizers.")
 
 
 def graph_tokenize(sentences):
@@ -119,7 +120,7 @@ def main(argv):
     from translate.model_dir import load_trained
 
     model, src_tok, tgt_tok, step = load_trained(FLAGS.model_dir)
-    config = cli_flags.decode_config_from_flags(skip=("batch_size",))
+    config = decode_config.decode_config_from_flags(skip=("batch_size",))
     archive = build_archive(model, src_tok, tgt_tok, config.beam_width, config.length_penalty,
                             config.coverage_penalty)
     archive.write_out(str(export_dir), verbose=False)

@@ -42,13 +42,12 @@ from absl import flags  # noqa: E402
 
 from attn_core import flags as common_flags  # noqa: E402
 from attn_core import model_dir as core_dir  # noqa: E402
-from attn_core import strategy  # noqa: E402
+from attn_core import progress, strategy  # noqa: E402
 from attn_core.errors import UserError  # noqa: E402
-from translate import builtin_corpus, cli_flags, corpus, model_dir  # noqa: E402
+from translate import builtin_corpus, corpus, model_dir  # noqa: E402
 from translate.attention_factory import ATTENTIONS  # noqa: E402
 from translate.data_error import DataError  # noqa: E402
 from translate.model_config import ARCHITECTURES, CELLS, VOCAB_FIELDS, ModelConfig  # noqa: E402
-from translate.phase import Phase  # noqa: E402
 from translate.tokenizer import Tokenizer  # noqa: E402
 from translate.train_config import SCHEDULE_FIELDS, TrainConfig  # noqa: E402
 
@@ -61,35 +60,41 @@ TOKENIZER_FLAGS = ("subword", "vocab_size", "src_lang", "tgt_lang")
 def define_flags():
     """Defines the flags of translate.train (a no-op for those that exist already)."""
     common_flags.define_common_flags()
-    cli_flags.define_string("model_dir", None,
-                            "Model directory; running again resumes it (default: a fresh "
-                            "runs/translate__<data>__<seed>__<UTC time>).")
+    common_flags.define_once("string", "model_dir", None,
+        "Model directory; running again resumes it (default: a fresh "
+        "runs/translate__<data>__<seed>__<UTC time>).")
     # Data.
-    cli_flags.define_enum("builtin_pair", "en-fr", builtin_corpus.PAIRS,
-                          "Language pair of the built-in corpus (used when no data file is "
-                          "given).")
-    cli_flags.define_integer("train_size", 50000, "Built-in corpus: training pairs.",
-                             lower_bound=1)
-    cli_flags.define_integer("dev_size", 1000, "Dev pairs (built-in, or held out of the "
-                             "training file).", lower_bound=1)
-    cli_flags.define_integer("test_size", 1000, "Test pairs (built-in, or held out of the "
-                             "training file).", lower_bound=1)
-    cli_flags.define_bool("reverse", False, "Swap source and target of every data file.")
+    common_flags.define_once("enum", "builtin_pair", "en-fr",
+        "Language pair of the built-in corpus (used when no data file is given).",
+        enum_values=builtin_corpus.PAIRS)
+    common_flags.define_once("integer", "train_size", 50000,
+        "Built-in corpus: training pairs.",
+        lower_bound=1)
+    common_flags.define_once("integer", "dev_size", 1000,
+        "Dev pairs (built-in, or held out of the training file).",
+        lower_bound=1)
+    common_flags.define_once("integer", "test_size", 1000,
+        "Test pairs (built-in, or held out of the training file).",
+        lower_bound=1)
+    common_flags.define_once("bool", "reverse", False,
+        "Swap source and target of every data file.")
     for split in SPLITS:
-        cli_flags.define_string(f"{split}_file", None,
-                                f"TSV {split} set: source<TAB>target[<TAB>attribution] a line.")
-        cli_flags.define_string(f"{split}_src", None,
-                                f"Two-file corpus: the {split} source sentences, one a line.")
-        cli_flags.define_string(f"{split}_tgt", None,
-                                f"Two-file corpus: the {split} target sentences, one a line.")
-    cli_flags.define_enum("subword", None, ["word", "sentencepiece"],
-                          "Tokenization (default: word, or sentencepiece for built-in en-de).")
-    cli_flags.define_integer("vocab_size", None, "Vocabulary size cap (sentencepiece: its "
-                             "size).", lower_bound=8)
-    cli_flags.define_string("src_lang", None, "Source language code for Moses (default: from "
-                            "--builtin_pair, or en).")
-    cli_flags.define_string("tgt_lang", None, "Target language code for Moses (default: from "
-                            "--builtin_pair, or en).")
+        common_flags.define_once("string", f"{split}_file", None,
+            f"TSV {split} set: source<TAB>target[<TAB>attribution] a line.")
+        common_flags.define_once("string", f"{split}_src", None,
+            f"Two-file corpus: the {split} source sentences, one a line.")
+        common_flags.define_once("string", f"{split}_tgt", None,
+            f"Two-file corpus: the {split} target sentences, one a line.")
+    common_flags.define_once("enum", "subword", None,
+        "Tokenization (default: word, or sentencepiece for built-in en-de).",
+        enum_values=["word", "sentencepiece"])
+    common_flags.define_once("integer", "vocab_size", None,
+        "Vocabulary size cap (sentencepiece: its size).",
+        lower_bound=8)
+    common_flags.define_once("string", "src_lang", None,
+        "Source language code for Moses (default: from --builtin_pair, or en).")
+    common_flags.define_once("string", "tgt_lang", None,
+        "Target language code for Moses (default: from --builtin_pair, or en).")
     # Model and training: one flag per config field, the help from the config's docstring.
     common_flags.define_config_flags(
         ModelConfig, skip=VOCAB_FIELDS,
@@ -151,7 +156,8 @@ def load_data(seed, chief=True):
     train, dev, test = (_files(split) for split in SPLITS)
     if train is None:
         total = FLAGS.train_size + FLAGS.dev_size + FLAGS.test_size
-        with Phase("corpus", total, unit="pair", enabled=chief) as phase:
+        with progress.phase("corpus", total, unit="pair", enabled=chief,
+                            delay=progress.SHORT_PHASE_SECONDS) as phase:
             return builtin_corpus.builtin_corpus(FLAGS.builtin_pair, FLAGS.train_size,
                                                  FLAGS.dev_size, FLAGS.test_size, seed,
                                                  progress=phase.update)
@@ -162,7 +168,8 @@ def load_data(seed, chief=True):
 def fit_tokenizers(data, settings, chief):
     """Source and target tokenizers fitted on the training side (progress on the chief)."""
     pairs = data.train
-    with Phase("tokenizers", 2 * len(pairs), unit="sentence", enabled=chief) as phase:
+    with progress.phase("tokenizers", 2 * len(pairs), unit="sentence", enabled=chief,
+                        delay=progress.SHORT_PHASE_SECONDS) as phase:
         src = Tokenizer.fit([s for s, _ in pairs], settings["src_lang"],
                             kind=settings["subword"], vocab_size=settings["vocab_size"],
                             progress=phase.update)

@@ -39,7 +39,7 @@ from attn_core import (
     metrics_file,
     precision,
     progress,
-    run_dir,
+    seeds,
     strategy,
     summaries,
     worker_sync,
@@ -49,7 +49,6 @@ from attn_core.errors import Interrupted, UserError
 from translate import model_dir as nmt_dir
 from translate.data_error import DataError
 from translate.input_pipeline import filter_max_length, make_dataset, smallest_batch, split_batches
-from translate.phase import Phase
 from translate.rnn_seq2seq import RNNSeq2Seq
 from translate.transformer_seq2seq import TransformerSeq2Seq
 from translate.translator import Translator
@@ -242,7 +241,7 @@ class Trainer:
         self._check_workers_hold_the_same_run()
         precision.set_precision_policy(self.policy)
         log(f"precision: {self.policy}")
-        run_dir.set_seeds(common.seed)
+        seeds.set_seeds(common.seed)
         self._build_model()
         self.state = _State()
         self.stop_reason = None
@@ -667,7 +666,8 @@ class Trainer:
                      "last weights")
         src_tok, tgt_tok = self.tokenizers
         test = self.corpus.test
-        with Phase("test decoding", len(test), unit="sentence") as phase:
+        with progress.phase("test decoding", len(test), unit="sentence",
+                            delay=progress.SHORT_PHASE_SECONDS) as phase:
             test_bleu, test_chrf, test_hyps, decode_seconds = evaluate(
                 Translator(self.model, src_tok, tgt_tok, beam_width=tc.beam_width,
                            length_penalty=tc.length_penalty,

@@ -24,28 +24,32 @@ import sys  # noqa: E402
 
 from absl import flags  # noqa: E402
 
+from attn_core import flags as common_flags  # noqa: E402
 from attn_core import model_dir as core_dir  # noqa: E402
-from translate import cli_flags  # noqa: E402
+from translate import decode_config  # noqa: E402
 from translate.data_error import DataError  # noqa: E402
 
 FLAGS = flags.FLAGS
 
 
 def define_model_dir_flag():
-    cli_flags.define_string("model_dir", None, "Trained model directory (of translate.train).")
+    common_flags.define_once("string", "model_dir", None,
+        "Trained model directory (of translate.train).")
 
 
 def define_flags():
     """Defines the flags of translate.translate (a no-op for those that exist already)."""
     define_model_dir_flag()
-    cli_flags.define_decode_flags()
-    cli_flags.define_integer("n_best", 1, "Hypotheses printed per sentence, tab-separated "
-                             "(at most --beam_width).", lower_bound=1)
-    cli_flags.define_string("input_file", None, "Read sentences from here instead of stdin.")
-    cli_flags.define_string("output_file", None, "Write translations here instead of stdout "
-                            "(its folder is created).")
-    cli_flags.define_string("plot_dir", None, "Save one attention heatmap PNG per sentence "
-                            "here (created if missing).")
+    decode_config.define_decode_flags()
+    common_flags.define_once("integer", "n_best", 1,
+        "Hypotheses printed per sentence, tab-separated (at most --beam_width).",
+        lower_bound=1)
+    common_flags.define_once("string", "input_file", None,
+        "Read sentences from here instead of stdin.")
+    common_flags.define_once("string", "output_file", None,
+        "Write translations here instead of stdout (its folder is created).")
+    common_flags.define_once("string", "plot_dir", None,
+        "Save one attention heatmap PNG per sentence here (created if missing).")
 
 
 def _decode_line(raw, name, number):
@@ -83,7 +87,7 @@ def make_translator(n_best=1):
     from translate.model_dir import load_trained
     from translate.translator import Translator
 
-    config = cli_flags.decode_config_from_flags()
+    config = decode_config.decode_config_from_flags()
     model, src_tok, tgt_tok, step = load_trained(FLAGS.model_dir)
     translator = Translator(
         model, src_tok, tgt_tok, beam_width=config.beam_width,

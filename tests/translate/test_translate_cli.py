@@ -353,15 +353,15 @@ print(out["translation"].shape, out["attention"].shape[0], out["attention"].dtyp
 
 
 def test_long_phases_report_progress_and_short_ones_stay_silent():
+    from attn_core import progress
     from translate.builtin_corpus import builtin_corpus
-    from translate.phase import Phase
     from translate.tokenizer import Tokenizer
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        with Phase("corpus", 30, unit="pair", delay=0.0) as phase:
+        with progress.phase("corpus", 30, unit="pair", delay=0.0) as phase:
             data = builtin_corpus("en-fr", 10, 10, 10, seed=0, progress=phase.update)
-        with Phase("tokenizers", 10, unit="sentence", delay=60.0) as quiet:
+        with progress.phase("tokenizers", 10, unit="sentence", delay=60.0) as quiet:
             Tokenizer.fit([s for s, _ in data.train], "en", progress=quiet.update)
     assert err.getvalue().splitlines()[-1].startswith("corpus: pair 30/30 (100%)")
     assert "tokenizers" not in err.getvalue()
