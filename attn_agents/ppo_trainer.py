@@ -57,7 +57,7 @@ from attn_core import (
     metrics_file,
     precision,
     progress,
-    run_dir,
+    seeds,
     strategy,
     summaries,
     worker_sync,
@@ -452,7 +452,7 @@ class PPOTrainer:
                             explicit=given.flat(), log=self.log)
         self.precision = precision.set_precision_policy(self.common.precision).name
         self.log(f"precision: {self.precision}")
-        run_dir.set_seeds(self.common.seed)  # the same model init and minibatch order everywhere
+        seeds.set_seeds(self.common.seed)  # the same model init and minibatch order everywhere
         self.envs, self.reward_norm = make_vector_env(self.ec, num_envs=self.sizes.num_envs,
                                                       training=True, gamma=self.pc.gamma)
 

@@ -22,7 +22,7 @@ from attn_core import (
     checkpoint,
     metrics_file,
     precision,
-    run_dir,
+    seeds,
     strategy,
     summaries,
     worker_sync,
@@ -186,7 +186,7 @@ class Trainer:
                      strategy.make_strategy(common.strategy, common.cpu_devices))
         self.policy = precision.set_precision_policy(common.precision).name
         self.loss_scaling = precision.needs_loss_scaling(self.policy)
-        run_dir.set_seeds(common.seed)
+        seeds.set_seeds(common.seed)
         self.replicas = self.dist.num_replicas_in_sync
         self.tc.check_replicas(self.replicas)
         worker, workers = strategy.worker_info(self.dist)
