@@ -54,8 +54,21 @@ _COVERAGE_EPSILON = 1e-10
 _NEG_INF = float("-inf")
 
 
+class _Nested:
+    """`tf.nest`'s custom-nest protocol for a dataclass of tensors, so that it can go through
+    a `tf.function` or a `tf.while_loop` as one structure."""
+
+    def __tf_flatten__(self):
+        return (), tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+
+    @classmethod
+    def __tf_unflatten__(cls, metadata, components):
+        del metadata
+        return cls(*components)
+
+
 @dataclasses.dataclass(frozen=True)
-class DecodeOutput:
+class DecodeOutput(_Nested):
     """The hypotheses returned by `greedy_decode` and `beam_search`.
 
     The class follows `tf.nest`'s custom-nest protocol, so it can be returned
@@ -78,14 +91,6 @@ class DecodeOutput:
     scores: tf.Tensor
     log_probs: tf.Tensor
     alignments: tf.Tensor
-
-    def __tf_flatten__(self):
-        return (), tuple(getattr(self, f.name) for f in dataclasses.fields(self))
-
-    @classmethod
-    def __tf_unflatten__(cls, metadata, components):
-        del metadata
-        return cls(*components)
 
 
 def tile_beams(nest: Any, beam_width: int) -> Any:
@@ -292,7 +297,7 @@ def greedy_decode(
 
 
 @dataclasses.dataclass(frozen=True)
-class BeamState:
+class BeamState(_Nested):
     """The loop state of `beam_search`: K alive beams and N finished hypotheses a sentence.
 
     Like `DecodeOutput`, it follows `tf.nest`'s custom-nest protocol, so it is the one loop
@@ -327,14 +332,6 @@ class BeamState:
     fin_lengths: Any
     fin_tokens: Any
     fin_alignments: Any
-
-    def __tf_flatten__(self):
-        return (), tuple(getattr(self, f.name) for f in dataclasses.fields(self))
-
-    @classmethod
-    def __tf_unflatten__(cls, metadata, components):
-        del metadata
-        return cls(*components)
 
 
 class _BeamSearch:
