@@ -34,7 +34,6 @@ import dataclasses
 import functools
 import json
 import pathlib
-import signal
 import time
 
 import keras
@@ -64,6 +63,7 @@ from attn_core import (
 )
 from attn_core import model_dir as core_model_dir
 from attn_core.errors import Interrupted
+from attn_core.interrupt import StopOnCtrlC
 
 LOSS_TAGS = ("policy", "value", "entropy", "approx_kl", "clipfrac")
 
@@ -266,34 +266,6 @@ def run_update(minibatch_step, data, orders, num_minibatches, target_kl):
         lambda k, stop, *_: tf.logical_and(k < total, tf.logical_not(stop)),
         body, (tf.constant(0), tf.constant(False), terms, tf.constant(0)))
     return terms | {"skipped_steps": skipped}, k // num_minibatches
-
-
-class _StopOnInterrupt:
-    """While active, a first Ctrl-C asks the loop to stop after the current update (which
-    then checkpoints); a second one stops at once (`KeyboardInterrupt`)."""
-
-    def __init__(self, log):
-        self.log = log
-        self.requested = False
-        self._previous = None
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        self.log("interrupt: stopping after this update, to save a checkpoint "
-                 "(Ctrl-C again to stop at once)")
-
-    def __enter__(self):
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: Ctrl-C stays a KeyboardInterrupt
-            self._previous = None
-        return self
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
 
 
 class _Rollout:
@@ -534,7 +506,7 @@ class PPOTrainer:
         bar = progress.Progress(sizes.num_updates * sizes.batch, initial=state.global_step,
                                 unit="step", description="train",
                                 enabled=share.chief and self.verbose > 0)
-        with bar, _StopOnInterrupt(self.log) as interrupt:
+        with bar, StopOnCtrlC(self.log, unit="update") as interrupt:
             while state.update < sizes.num_updates:
                 sps = self._update()
                 bar.update(state.global_step, state.train_seconds,

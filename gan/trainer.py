@@ -6,12 +6,9 @@ samples, evaluates and writes `metrics.json`. `gan.train` does the rest: flags, 
 the model directory.
 """
 
-import contextlib
 import dataclasses
 import json
 import pathlib
-import signal
-import threading
 import time
 
 import keras
@@ -29,6 +26,7 @@ from attn_core import (
 )
 from attn_core.errors import Interrupted, UserError
 from attn_core.heatmap import figure_to_png_bytes
+from attn_core.interrupt import StopOnCtrlC
 from attn_core.progress import Progress
 from gan.attention_overlay import plot_attention_overlay
 from gan.discriminator import Discriminator
@@ -199,7 +197,7 @@ class Trainer:
                 "" if self.chief else f": not the chief, writes nothing in {self.model_dir}"))
         self.budget = (train_config.time_budget_minutes * 60.0
                        if train_config.time_budget_minutes else float("inf"))
-        self.stop_requested = False
+        self.ctrl_c = StopOnCtrlC(log, unit="step")
         self._restore()
         self._make_input()
         self._make_steps()
@@ -336,7 +334,7 @@ class Trainer:
                             enabled=self.chief)
         window = [0, time.perf_counter()]
         shown = {}
-        with progress, self._stop_on_interrupt():
+        with progress, self.ctrl_c:
             while state.step < tc.steps:
                 stop = self._stop_reason()
                 if stop == "interrupted":
@@ -401,29 +399,10 @@ class Trainer:
         differ and Ctrl-C reaches one of them, so they vote (no op with one worker)."""
         over, interrupted = strategy.worker_sum(
             self.dist, [float(self.state.train_seconds >= self.budget),
-                        float(self.stop_requested)]) > 0
+                        float(self.ctrl_c.requested)]) > 0
         if interrupted:
             return "interrupted"
         return "time_budget" if over else None
-
-    @contextlib.contextmanager
-    def _stop_on_interrupt(self):
-        """Turns the first Ctrl-C into a stop after the current step (a second one
-        interrupts at once); a no-op outside the main thread or when SIGINT is ignored."""
-        if threading.current_thread() is not threading.main_thread() or (
-                signal.getsignal(signal.SIGINT) is signal.SIG_IGN):
-            yield
-            return
-
-        def request_stop(signum, frame):
-            self.stop_requested = True
-            signal.signal(signal.SIGINT, previous)
-
-        previous = signal.signal(signal.SIGINT, request_stop)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
 
     def _write_scalars(self, out, rate):
         scalars = {"losses/d": out["d_loss"], "losses/g": out["g_loss"],

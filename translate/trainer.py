@@ -19,14 +19,11 @@ on the same batch. Under several workers only the chief writes into the model di
 and all agree on the values that steer the loop (time budget, dev BLEU: `worker_sync`).
 """
 
-import contextlib
 import dataclasses
 import itertools
 import json
 import pathlib
-import signal
 import sys
-import threading
 import time
 
 import keras
@@ -46,6 +43,7 @@ from attn_core import (
 )
 from attn_core import model_dir as core_dir
 from attn_core.errors import Interrupted, UserError
+from attn_core.interrupt import StopOnCtrlC
 from translate import model_dir as nmt_dir
 from translate.data_error import DataError
 from translate.input_pipeline import filter_max_length, make_dataset, smallest_batch, split_batches
@@ -248,7 +246,7 @@ class Trainer:
         self.losses = []  # the loss of every step this process ran, for tests
         self.loss_scale = 1.0
         self._batches = None
-        self._interrupted = False
+        self._ctrl_c = StopOnCtrlC(self.log, unit="step")
         self._saved_step = None
         self._last_eval = None
         self._agreed_seconds = 0.0
@@ -510,7 +508,7 @@ class Trainer:
         self._window = [0.0, time.perf_counter()]
         self.stop_reason = "max_steps"
         try:
-            with self._ctrl_c_saves():
+            with self._ctrl_c:
                 while state.step < tc.max_steps:
                     self._stop_if_interrupted()
                     # The budget is judged on one clock for all workers: their mean training
@@ -537,29 +535,8 @@ class Trainer:
         self.log(f"weights fingerprint: {strategy.weights_fingerprint(self.model.variables)}")
         return self.stop_reason
 
-    @contextlib.contextmanager
-    def _ctrl_c_saves(self):
-        """The first Ctrl-C only sets a flag: the loop finishes its step, saves a checkpoint
-        and raises `Interrupted`. A second Ctrl-C interrupts at once, as usual."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = signal.getsignal(signal.SIGINT)
-        restore = previous if previous is not None else signal.default_int_handler
-
-        def on_ctrl_c(signum, frame):
-            del signum, frame
-            self._interrupted = True
-            signal.signal(signal.SIGINT, restore)
-
-        signal.signal(signal.SIGINT, on_ctrl_c)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, restore)
-
     def _stop_if_interrupted(self):
-        if not self._interrupted:
+        if not self._ctrl_c.requested:
             return
         if self._saved_step != self.state.step:
             self.save()
