@@ -112,11 +112,6 @@ def _chunk_indices(num_steps, num_envs, chunk, prefix):
     return time_idx.reshape(-1, prefix + chunk), env_idx.reshape(-1, prefix + chunk)
 
 
-def _inner(optimizer):
-    """The optimizer that holds the update's state (a `LossScaleOptimizer`'s inner one)."""
-    return getattr(optimizer, "inner_optimizer", optimizer)
-
-
 def make_optimizer(pc, dist, precision_name="float32"):
     """The PPO optimizer (Adam), created under `dist.scope()`.
 
@@ -165,7 +160,7 @@ def make_minibatch_step(model, optimizer, pc, chunk, dist, clip_coef=None):
         ValueError: If the optimizer clips gradients under several replicas.
     """
     replicas = dist.num_replicas_in_sync
-    inner = _inner(optimizer)
+    inner = precision.inner_optimizer(optimizer)
     if replicas > 1 and (inner.global_clipnorm or inner.clipnorm or inner.clipvalue):
         raise ValueError(
             "Expected an optimizer that does not clip gradients under several replicas (see "
@@ -460,7 +455,7 @@ class PPOTrainer:
     def _groups(self):
         """The checkpoint's named groups: the optimizer is the inner one, so a run resumes
         under another precision; a float16 loss scale is kept in the state."""
-        return {"model": self.model, "optimizer": _inner(self.optimizer)}
+        return {"model": self.model, "optimizer": precision.inner_optimizer(self.optimizer)}
 
     def _restore(self):
         """Resumes from the newest intact checkpoint (every worker, from the chief's)."""
@@ -474,10 +469,9 @@ class PPOTrainer:
             self.rng.bit_generator.state = self.state.rng
             if self.reward_norm is not None and self.state.return_rms:
                 _set_rms(self.reward_norm.return_rms, self.state.return_rms)
-            if self.state.loss_scale is not None and isinstance(
-                    self.optimizer, keras.optimizers.LossScaleOptimizer):
-                self.optimizer.dynamic_scale.assign(self.state.loss_scale)
-                self.optimizer.step_counter.assign(self.state.loss_scale_steps)
+            if self.state.loss_scale is not None:
+                precision.restore_loss_scale(self.optimizer, {
+                    "scale": self.state.loss_scale, "good_steps": self.state.loss_scale_steps})
             self.log(f"resumed from update {self.state.update} "
                      f"(step {self.state.global_step})")
         worker_sync.check_same_step(self.dist, self.state.update)
@@ -579,9 +573,9 @@ class PPOTrainer:
         state.obs_rms = rollout.obs_norm.state() if rollout.obs_norm is not None else {}
         state.return_rms = (_rms_state(self.reward_norm.return_rms)
                             if self.reward_norm is not None else {})
-        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-            state.loss_scale = float(self.optimizer.dynamic_scale.numpy())
-            state.loss_scale_steps = int(self.optimizer.step_counter.numpy())
+        scale = precision.loss_scale_state(self.optimizer)
+        if scale:
+            state.loss_scale, state.loss_scale_steps = scale["scale"], scale["good_steps"]
         self.ckpts.save(state.update, self._groups(), dataclasses.asdict(state))
 
     # ---- the finish: greedy evaluation and metrics.json ----------------------------------

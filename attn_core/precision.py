@@ -155,6 +155,32 @@ def wrap_optimizer(optimizer: keras.optimizers.Optimizer,
     return optimizer
 
 
+def inner_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """The optimizer that holds the update's state: a `LossScaleOptimizer`'s inner one.
+
+    Checkpoints keep it as the optimizer (and the scale apart, `loss_scale_state`), so its
+    variables are the same under every policy and a run may resume under another one.
+    """
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def loss_scale_state(optimizer: keras.optimizers.Optimizer) -> dict:
+    """`{"scale": float, "good_steps": int}` of a `LossScaleOptimizer` ({} otherwise), for a
+    checkpoint's extra state."""
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return {}
+    return {"scale": float(keras.ops.convert_to_numpy(optimizer.dynamic_scale)),
+            "good_steps": int(keras.ops.convert_to_numpy(optimizer.step_counter))}
+
+
+def restore_loss_scale(optimizer: keras.optimizers.Optimizer, state: dict | None) -> None:
+    """Puts back a `loss_scale_state`; nothing to do without one (a checkpoint of another
+    policy) or without loss scaling (a float16 checkpoint resumed under another policy)."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and state:
+        optimizer.dynamic_scale.assign(state["scale"])
+        optimizer.step_counter.assign(state["good_steps"])
+
+
 def loss_scale(optimizer: keras.optimizers.Optimizer):
     """The current loss scale as a float32 tensor (1.0 without loss scaling).
 

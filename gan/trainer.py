@@ -76,30 +76,12 @@ def build_models(model_config, train_config, policy_name):
     return generator, discriminator, ema, optimizers[0], optimizers[1]
 
 
-def _inner(optimizer):
-    """The optimizer whose state a checkpoint keeps: the loss-scale wrapper's own state
-    (scale and counter) goes in `extra_state`, so a checkpoint resumes under any policy."""
-    return getattr(optimizer, "inner_optimizer", optimizer)
-
-
 def checkpoint_groups(generator, discriminator, ema, g_opt, d_opt):
     """The named checkpoint groups. The EMA generator comes first, so that checkpoints of
     the older positional layout (the same objects in this order) still restore."""
     return {"ema": ema, "generator": generator, "discriminator": discriminator,
-            "g_optimizer": _inner(g_opt), "d_optimizer": _inner(d_opt)}
-
-
-def _loss_scale_state(optimizer) -> dict:
-    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        return {}
-    return {"scale": float(keras.ops.convert_to_numpy(optimizer.dynamic_scale)),
-            "good_steps": int(keras.ops.convert_to_numpy(optimizer.step_counter))}
-
-
-def _restore_loss_scale(optimizer, state) -> None:
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and state:
-        optimizer.dynamic_scale.assign(state["scale"])
-        optimizer.step_counter.assign(state["good_steps"])
+            "g_optimizer": precision.inner_optimizer(g_opt),
+            "d_optimizer": precision.inner_optimizer(d_opt)}
 
 
 def fixed_noise(model_config, seed):
@@ -233,8 +215,8 @@ class Trainer:
         if restored is not None:
             fields = {f.name for f in dataclasses.fields(_State)}
             self.state = _State(**{k: v for k, v in restored.items() if k in fields})
-            _restore_loss_scale(self.d_opt, restored.get("d_loss_scale"))
-            _restore_loss_scale(self.g_opt, restored.get("g_loss_scale"))
+            precision.restore_loss_scale(self.d_opt, restored.get("d_loss_scale"))
+            precision.restore_loss_scale(self.g_opt, restored.get("g_loss_scale"))
             self.log(f"resumed from step {self.state.step}")
         worker_sync.check_same_step(self.dist, self.state.step)
         self.first_step = self.state.step
@@ -424,8 +406,8 @@ class Trainer:
             The step saved.
         """
         extra = dataclasses.asdict(self.state) | {
-            "d_loss_scale": _loss_scale_state(self.d_opt),
-            "g_loss_scale": _loss_scale_state(self.g_opt)}
+            "d_loss_scale": precision.loss_scale_state(self.d_opt),
+            "g_loss_scale": precision.loss_scale_state(self.g_opt)}
         if self.ckpts.latest() != self.state.step:
             self.ckpts.save(self.state.step, self.groups, extra)
         return self.state.step

@@ -125,3 +125,24 @@ def test_skipped_step_inside_tf_function_reads_the_scale_before_the_update():
 def test_loss_scale_of_an_unbuilt_optimizer_is_its_initial_scale():
     optimizer = precision.wrap_optimizer(keras.optimizers.SGD(0.1), "mixed_float16")
     assert float(precision.loss_scale(optimizer)) == optimizer.initial_scale
+
+
+def test_loss_scale_state_round_trips_and_the_inner_optimizer_is_kept():
+    import numpy as np
+
+    variable = keras.Variable(np.ones(2, "float32"))
+    sgd = keras.optimizers.SGD(0.1)
+    assert precision.inner_optimizer(sgd) is sgd and precision.loss_scale_state(sgd) == {}
+    optimizer = precision.wrap_optimizer(sgd, "mixed_float16")
+    assert precision.inner_optimizer(optimizer) is sgd
+    optimizer.build([variable])
+    optimizer.apply([np.array([np.inf, 1.0], "float32")], [variable])  # halves the scale
+    state = precision.loss_scale_state(optimizer)
+    assert state == {"scale": optimizer.initial_scale / 2, "good_steps": 0}
+    fresh = precision.wrap_optimizer(keras.optimizers.SGD(0.1), "mixed_float16")
+    fresh.build([variable])
+    precision.restore_loss_scale(fresh, state)
+    assert precision.loss_scale_state(fresh) == state
+    precision.restore_loss_scale(fresh, None)  # a checkpoint of another policy: kept as is
+    precision.restore_loss_scale(sgd, state)  # no loss scaling: nothing to restore
+    assert precision.loss_scale_state(fresh) == state
