@@ -35,9 +35,14 @@ def fail(message: str) -> None:
     sys.exit(EXIT_USER_ERROR)
 
 
-def _parse_flags(argv: list[str]) -> list[str]:
+def parse_flags(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
+    """Parses `argv` into `flag_values`; a bad or unknown flag is one line and exit 2.
+
+    Returns:
+        The arguments left after the flags (`argv[0]` first).
+    """
     try:
-        return flags.FLAGS(argv)
+        return flag_values(argv)
     except flags.Error as error:
         fail(str(error).replace("\n", " "))
 
@@ -80,4 +85,21 @@ def guarded(main: Callable[[list[str]], object]) -> Callable[[list[str]], object
 
 def run(main: Callable[[list[str]], object]) -> None:
     """`absl.app.run(main)` with the suite's error handling (see the module docstring)."""
-    app.run(guarded(main), flags_parser=_parse_flags)
+    app.run(guarded(main), flags_parser=parse_flags)
+
+
+def run_in_process(main: Callable[[list[str]], object], argv: list[str],
+                   flag_values: flags.FlagValues = flags.FLAGS) -> int:
+    """Parses `argv` into `flag_values` and runs `main` as `run` would, in this process.
+
+    For tests and for callers embedding a tool: nothing of absl's program start-up runs, and
+    the exit status is returned instead of ending the process.
+
+    Returns:
+        0 when `main` returns, else the status it (or the error handling) exits with.
+    """
+    try:
+        guarded(main)(parse_flags(argv, flag_values))
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 1
+    return 0

@@ -6,12 +6,12 @@ on the command line, without the seconds a fresh interpreter spends importing Te
 """
 
 import contextlib
-import dataclasses
 import functools
 import importlib
 import io
 
 from absl import flags
+from tool_runs import Result
 
 from attn_core import cli
 
@@ -21,24 +21,6 @@ TINY_TRAIN = ("--env_id=CartPole-v1", "--mask_velocity", "--memory=3", "--d_mode
               "--num_heads=2", "--ff_dim=16", "--num_envs=2", "--num_steps=16",
               "--chunk_length=8", "--update_epochs=1", "--total_timesteps=64",
               "--checkpoint_every=1", "--eval_episodes=0", "--nojit_compile", "--noprogress")
-
-
-@dataclasses.dataclass
-class Result:
-    """What a tool did: its exit status, stdout and stderr."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def one_line_error(self, *fragments, code=2, prefix="error: "):
-        """Asserts the exit status and one line `error: ...` on stderr holding every fragment."""
-        assert self.returncode == code, (self.returncode, self.stderr[-3000:])
-        lines = self.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith(prefix), self.stderr[-3000:]
-        for fragment in fragments:
-            assert fragment in lines[0], lines[0]
-        return lines[0]
 
 
 def run_tool(module, *args):
@@ -55,14 +37,7 @@ def run_tool(module, *args):
     flag_values = flags.FlagValues()
     tool.define_flags(flag_values)
     out, err = io.StringIO(), io.StringIO()
-    returncode = 0
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            try:
-                argv = flag_values([module, *args])
-            except flags.Error as error:
-                cli.fail(str(error).replace("\n", " "))
-            cli.guarded(functools.partial(tool.main, flag_values=flag_values))(argv)
-        except SystemExit as exit_:
-            returncode = exit_.code if isinstance(exit_.code, int) else 1
+        returncode = cli.run_in_process(functools.partial(tool.main, flag_values=flag_values),
+                                        [module, *args], flag_values)
     return Result(returncode, out.getvalue(), err.getvalue())

@@ -5,6 +5,7 @@ import hashlib
 import pathlib
 
 from absl import flags
+from tool_runs import Result
 
 from attn_core import cli
 
@@ -28,25 +29,14 @@ def run_main(module, args):
     saved = module.FLAGS
     module.FLAGS = flag_values
     try:
-        try:
-            argv = flag_values(["prog", *args])
-        except flags.Error as error:  # as cli.run's parser reports it
-            cli.fail(str(error).replace("\n", " "))
-        cli.guarded(module.main)(argv)
-        return 0
-    except SystemExit as exit_:
-        return exit_.code
+        return cli.run_in_process(module.main, ["prog", *args], flag_values)
     finally:
         module.FLAGS = saved
 
 
 def assert_one_error_line(code, err, *needles):
     """Exit status 2 and one line `error: ...` holding each of `needles`."""
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for needle in needles:
-        assert needle in lines[0], err
+    Result(code, "", err).one_line_error(*needles)
 
 
 def tree_digest(directory):

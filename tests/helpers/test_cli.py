@@ -51,15 +51,25 @@ def test_bugs_are_not_hidden():
 def test_a_bad_flag_is_one_line(capsys):
     flag_values = flags.FlagValues()
     flags.DEFINE_integer("steps", 1, "Steps.", flag_values=flag_values)
-    original = flags.FLAGS
-    try:
-        flags.FLAGS = flag_values
-        cli.flags.FLAGS = flag_values
-        with pytest.raises(SystemExit) as info:
-            cli._parse_flags(["prog", "--step=3"])
-    finally:
-        flags.FLAGS = original
-        cli.flags.FLAGS = original
+    with pytest.raises(SystemExit) as info:
+        cli.parse_flags(["prog", "--step=3"], flag_values)
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Did you mean: steps" in err
+
+
+def test_run_in_process_returns_the_exit_status(capsys):
+    flag_values = flags.FlagValues()
+    flags.DEFINE_integer("steps", 1, "Steps.", flag_values=flag_values)
+    seen = []
+    assert cli.run_in_process(lambda argv: seen.append(flag_values.steps), ["prog", "--steps=4"],
+                              flag_values) == 0
+    assert seen == [4]
+    assert cli.run_in_process(lambda argv: None, ["prog", "--steps=x"], flag_values) == 2
+
+    def failing(argv):
+        raise UserError("bad")
+
+    assert cli.run_in_process(failing, ["prog"], flag_values) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("error: flag --steps=x") and err[1] == "error: bad"

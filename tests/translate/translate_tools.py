@@ -2,13 +2,13 @@
 without the seconds a fresh interpreter spends importing TensorFlow."""
 
 import contextlib
-import dataclasses
 import importlib
 import io
 import sys
 
 from absl import flags
 from absl.testing import flagsaver
+from tool_runs import Result
 
 from attn_core import cli
 
@@ -19,24 +19,6 @@ TINY_FLAGS = ("--train_size=200", "--dev_size=8", "--test_size=8", "--units=32",
               "--embedding_dim=16", "--tokens_per_batch=256", "--max_steps=2", "--eval_every=1",
               "--warmup_steps=1", "--decay_steps=10", "--dev_eval_sentences=8",
               "--time_budget_minutes=0")
-
-
-@dataclasses.dataclass
-class Result:
-    """What a tool did: its exit status, stdout and stderr."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def one_line_error(self, *fragments):
-        """Asserts exit 2 with one line `error: ...` on stderr holding every fragment."""
-        assert self.returncode == 2, (self.returncode, self.stderr[-3000:])
-        lines = self.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), self.stderr[-3000:]
-        for fragment in fragments:
-            assert fragment in lines[0], lines[0]
-        return lines[0]
 
 
 def run_tool(module, *args, stdin=None):
@@ -52,19 +34,12 @@ def run_tool(module, *args, stdin=None):
     tool = importlib.import_module(module)
     tool.define_flags()
     out, err = io.StringIO(), io.StringIO()
-    returncode = 0
     stdin = stdin if stdin is not None else _NoStdin()
     with flagsaver.flagsaver(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         old_stdin, sys.stdin = sys.stdin, io.TextIOWrapper(stdin)
         FLAGS.unparse_flags()
         try:
-            try:
-                argv = FLAGS([module, *args])
-            except flags.Error as error:
-                cli.fail(str(error).replace("\n", " "))
-            cli.guarded(tool.main)(argv)
-        except SystemExit as exit_:
-            returncode = exit_.code if isinstance(exit_.code, int) else 1
+            returncode = cli.run_in_process(tool.main, [module, *args])
         finally:
             sys.stdin = old_stdin
     return Result(returncode, out.getvalue(), err.getvalue())
