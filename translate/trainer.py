@@ -536,7 +536,9 @@ class Trainer:
         return self.stop_reason
 
     def _stop_if_interrupted(self):
-        if not self._ctrl_c.requested:
+        # Ctrl-C reaches one worker: they vote (no op with one), so all stop at this step
+        # instead of leaving the others waiting in the next step's collective.
+        if not worker_sync.any_worker(self.dist, self._ctrl_c.requested):
             return
         if self._saved_step != self.state.step:
             self.save()
