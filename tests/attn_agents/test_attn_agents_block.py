@@ -1,5 +1,6 @@
 """AttentionBlock: the closed-form first layer on rank-1 tokens equals the plain block."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -9,6 +10,9 @@ from attn_agents.vector_tokenizer import VectorTokenizer
 
 
 def _block_and_tokens(seed=0, batch=5, features=4, d=16):
+    # The layers' initial weights too: otherwise they depend on what ran before in this
+    # process, and a bfloat16 comparison's margin with them.
+    keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     tokenizer = VectorTokenizer(features, d)
     block = AttentionBlock(d, 4, 32)
