@@ -19,7 +19,7 @@ import sys
 from attn_core import checkpoint
 from attn_core import model_dir as core_dir
 from translate.data_error import DataError
-from translate.model_config import ModelConfig
+from translate.model_config import ModelConfig, upgrade_saved
 from translate.tokenizer import Tokenizer
 
 MODEL_CONFIG = "model_config.json"
@@ -47,7 +47,7 @@ def load_model_config(model_dir):
     if saved is None:
         raise DataError(f"no trained model here{TRAIN_HINT}", path=path)
     try:
-        return ModelConfig(**saved)
+        return ModelConfig(**upgrade_saved(saved))
     except (TypeError, ValueError) as error:
         raise DataError(f"not a valid model config: {error}", path=path) from None
 
@@ -142,7 +142,7 @@ def saved_configs(model_dir):
         UserError: When a file exists but is not valid JSON.
     """
     model_dir = pathlib.Path(model_dir)
-    return (core_dir.read_json(model_dir / MODEL_CONFIG, "model config"),
+    return (upgrade_saved(core_dir.read_json(model_dir / MODEL_CONFIG, "model config")),
             core_dir.read_json(model_dir / TRAIN_CONFIG, "train config"),
             core_dir.read_json(model_dir / CORPUS_RECORD, "corpus record"))
 

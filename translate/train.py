@@ -99,12 +99,13 @@ def define_flags():
     common_flags.define_config_flags(
         ModelConfig, skip=VOCAB_FIELDS,
         enums={"architecture": ARCHITECTURES, "cell": CELLS, "attention": ATTENTIONS},
-        bounds={"num_layers": (1, None), "units": (1, None), "embedding_dim": (1, None),
+        bounds={"num_layers": (0, None), "units": (1, None), "embedding_dim": (1, None),
                 "dropout": (0.0, 0.99), "heads": (1, None), "ff_dim": (1, None)})
     common_flags.define_config_flags(
         TrainConfig,
         bounds={name: (1, None) for name in ("tokens_per_batch", "max_length", "max_steps",
-                                             "eval_every", "beam_width")})
+                                             "eval_every", "beam_width")}
+        | {"warmup_steps": (0, None), "decay_steps": (0, None)})
 
 
 # Data.

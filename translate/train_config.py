@@ -7,6 +7,7 @@ field's line of the `Attributes:` section below as its help text.
 import dataclasses
 
 from attn_core.config_checks import require_positive_ints
+from attn_core.errors import UserError
 
 # The fields a resumed run may change (each change is logged): when and how long to train,
 # evaluate and decode. The others define the optimization problem the checkpoint was trained
@@ -26,8 +27,11 @@ class TrainConfig:
         max_length: Training pairs with a side longer than this many tokens (EOS included)
             are left out.
         learning_rate: Peak learning rate of Adam.
-        warmup_steps: Steps of linear learning-rate warmup.
-        decay_steps: Steps of cosine decay after the warmup, down to 10% of the peak.
+        warmup_steps: Steps of linear learning-rate warmup (0: 5% of the steps training
+            will run, see decay_steps, within 10..400).
+        decay_steps: Steps of cosine decay after the warmup, down to 10% of the peak (0:
+            until training ends: at --max_steps, or where the time budget will run out at
+            the measured pace, re-estimated as training goes).
         clip_norm: Largest global norm of the gradient (clipped above it).
         label_smoothing: Label smoothing of the cross-entropy (0: none).
         max_steps: Stop after this many optimizer steps.
@@ -42,14 +46,14 @@ class TrainConfig:
         coverage_penalty: GNMT coverage penalty beta of the final beam search (0: none).
     """
 
-    tokens_per_batch: int = 4096
+    tokens_per_batch: int = 2048
     max_length: int = 50
     learning_rate: float = 2e-3
-    warmup_steps: int = 200
-    decay_steps: int = 6000
+    warmup_steps: int = 0
+    decay_steps: int = 0
     clip_norm: float = 1.0
     label_smoothing: float = 0.1
-    max_steps: int = 6000
+    max_steps: int = 100_000
     time_budget_minutes: float = 10.0
     eval_every: int = 250
     patience: int = 0
@@ -61,3 +65,8 @@ class TrainConfig:
     def __post_init__(self):
         require_positive_ints(self, "tokens_per_batch", "max_length", "max_steps", "eval_every",
                               "beam_width")
+        for name in ("warmup_steps", "decay_steps"):  # 0: laid out over the run
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UserError(f"Expected `{name}` >= 0 (0: automatic). "
+                                f"Received: {name}={value!r}")

@@ -45,6 +45,7 @@ from attn_core import model_dir as core_dir
 from attn_core.errors import Interrupted, UserError
 from attn_core.interrupt import StopOnCtrlC
 from translate import model_dir as nmt_dir
+from translate import schedule
 from translate.data_error import DataError
 from translate.input_pipeline import filter_max_length, make_dataset, smallest_batch, split_batches
 from translate.rnn_seq2seq import RNNSeq2Seq
@@ -53,24 +54,11 @@ from translate.translator import Translator
 
 FIXED_DEV_SENTENCES = 3  # dev sentences whose alignments are logged at every evaluation
 LOG_EVERY = 50  # steps between TensorBoard scalars (and the progress bar's metrics)
-
-
-class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warmup to `peak`, then cosine decay to 10% of it over `decay_steps`."""
-
-    def __init__(self, peak, warmup_steps, decay_steps):
-        self.peak, self.warmup_steps, self.decay_steps = peak, warmup_steps, decay_steps
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        warm = self.peak * (step + 1.0) / max(self.warmup_steps, 1)
-        progress = keras.ops.clip((step - self.warmup_steps) / max(self.decay_steps, 1), 0.0, 1.0)
-        decayed = self.peak * (0.1 + 0.9 * 0.5 * (1.0 + keras.ops.cos(np.pi * progress)))
-        return keras.ops.where(step < self.warmup_steps, warm, decayed)
-
-    def get_config(self):
-        return {"peak": self.peak, "warmup_steps": self.warmup_steps,
-                "decay_steps": self.decay_steps}
+# Steps of this process after which the schedule is laid out again over the steps the time
+# budget allows (then every LOG_EVERY steps); the first steps trace the train step, so the
+# pace is measured from PACE_FROM on.
+PLAN_AT = (10, 20, 30)
+PACE_FROM = 3
 
 
 def smoothed_loss_sums(target, logits, smoothing):
@@ -125,6 +113,8 @@ class _State:
     train_seconds: float = 0.0
     target_tokens: float = 0.0
     skipped_steps: int = 0
+    warmup_steps: int = 0  # the schedule's layout (0: not laid out yet)
+    planned_steps: int = 0
 
     @classmethod
     def from_dict(cls, saved):
@@ -275,8 +265,10 @@ class Trainer:
                         "decoder_in": tf.ones((1, 3), tf.int32)})
             # Every replica hands the optimizer the global gradient / R (see _replica_step),
             # and Keras clips before it sums the replicas: so clip at clip_norm / R.
+            warmup, total = schedule.layout(tc, tc.max_steps)
+            self.schedule = schedule.WarmupCosine(tc.learning_rate, warmup, total)
             inner = keras.optimizers.Adam(
-                WarmupCosine(tc.learning_rate, tc.warmup_steps, tc.decay_steps),
+                self.schedule,
                 beta_2=0.98, epsilon=1e-9, global_clipnorm=tc.clip_norm / self.replicas,
             )
             self.optimizer = precision.wrap_optimizer(inner, self.policy)
@@ -319,6 +311,8 @@ class Trainer:
         self._last_eval = self.state.step if resumed else None
         self._saved_step = self.state.step if resumed else None
         self._agreed_seconds = self.state.train_seconds
+        if self.state.planned_steps:
+            self.schedule.set_plan(self.state.warmup_steps, self.state.planned_steps)
         self.writer = summaries.SummaryWriter(self.model_dir, enabled=self.chief)
         if not resumed:
             self.writer.hparams_table(dataclasses.asdict(self.model_config)
@@ -507,18 +501,20 @@ class Trainer:
             unit="step", description="train", enabled=self.chief)
         self._window = [0.0, time.perf_counter()]
         self.stop_reason = "max_steps"
+        first_step, pace_from = state.step, None
         try:
             with self._ctrl_c:
                 while state.step < tc.max_steps:
                     self._stop_if_interrupted()
-                    # The budget is judged on one clock for all workers: their mean training
-                    # time, as of the start of the last step (every step all-reduces it), so
-                    # they all stop at the same step.
-                    used = state.train_seconds if self.workers == 1 else self._agreed_seconds
-                    if used >= budget:
+                    if self._used_seconds() >= budget:
                         self.stop_reason = "time_budget"
                         break
                     loss = self.train_step()
+                    done = state.step - first_step
+                    if done == PACE_FROM:
+                        pace_from = (state.step, self._used_seconds())
+                    elif done in PLAN_AT or (done > PLAN_AT[-1] and state.step % LOG_EVERY == 0):
+                        self._plan_schedule(pace_from, budget)
                     if state.step % LOG_EVERY == 0 or state.step == tc.max_steps:
                         self._write_scalars(loss)
                     self.progress.update(state.step, state.train_seconds, self._shown)
@@ -534,6 +530,30 @@ class Trainer:
             self.progress.close()
         self.log(f"weights fingerprint: {strategy.weights_fingerprint(self.model.variables)}")
         return self.stop_reason
+
+    def _used_seconds(self):
+        """The training seconds the budget is judged on: under several workers, their mean
+        as of the start of the last step (every step all-reduces it), one clock for all, so
+        that they all stop, and lay out the schedule, at the same step."""
+        return self.state.train_seconds if self.workers == 1 else self._agreed_seconds
+
+    def _plan_schedule(self, pace_from, budget):
+        """Lays the learning-rate schedule out again over the steps that `max_steps` and the
+        time budget (at the pace measured since `pace_from`, (step, seconds)) allow."""
+        state, tc = self.state, self.config
+        used = self._used_seconds()
+        pace = (used - pace_from[1]) / max(state.step - pace_from[0], 1)
+        planned = schedule.plan_steps(state.step, used, pace, budget, tc.max_steps)
+        # A warmup already run stays as it was; one still running follows the plan.
+        kept = state.warmup_steps if 0 < state.warmup_steps <= state.step else None
+        warmup, total = schedule.layout(tc, planned, warmup=kept)
+        moved = abs(total - state.planned_steps) > 0.1 * max(state.planned_steps, 1)
+        state.warmup_steps, state.planned_steps = warmup, total
+        self.schedule.set_plan(warmup, total)
+        if moved:
+            limit = "the time budget" if planned < tc.max_steps else "--max_steps"
+            self.say(f"schedule: warmup {warmup} steps, decay until step {total} "
+                     f"({limit} at {pace:.2f} s/step)")
 
     def _stop_if_interrupted(self):
         # Ctrl-C reaches one worker: they vote (no op with one), so all stop at this step
@@ -551,6 +571,7 @@ class Trainer:
         self.writer.scalars(self.state.step, {
             "losses/train": loss,
             "charts/learning_rate": float(self.inner_optimizer.learning_rate),
+            "charts/planned_steps": self.state.planned_steps,
             "charts/tokens_per_second": rate,
             "charts/loss_scale": self.loss_scale,
             "charts/skipped_steps": self.state.skipped_steps,

@@ -30,6 +30,27 @@ class _FeedForward(keras.layers.Layer):
         return self.outer(self.dropout(self.inner(x), training=training))
 
 
+class _TiedOutput(keras.layers.Layer):
+    """The output projection through the target embedding: logits = x @ E^T + b.
+
+    The embedding matrix is read through a function, not held, so that Keras tracks the
+    variable once (under the embedding layer) and the checkpoint holds it once.
+    """
+
+    def __init__(self, embedding_matrix, vocab_size, **kwargs):
+        super().__init__(**kwargs)
+        self._embedding_matrix = embedding_matrix
+        self.vocab_size = vocab_size
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(shape=(self.vocab_size,), initializer="zeros", name="bias")
+
+    def call(self, x):
+        """x [..., D] -> logits [..., V] in the compute dtype."""
+        matrix = ops.cast(self._embedding_matrix(), self.compute_dtype)  # [V, D]
+        return ops.matmul(x, ops.transpose(matrix)) + ops.cast(self.bias, self.compute_dtype)
+
+
 class _Block(keras.layers.Layer):
     """One pre-LN block: self-attention, optional cross-attention, feed-forward."""
 
@@ -101,7 +122,11 @@ class TransformerSeq2Seq(Seq2SeqModel):
         self.encoder_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="encoder_norm")
         self.decoder_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="decoder_norm")
         self.input_dropout = keras.layers.Dropout(c.dropout)
-        self.output_layer = keras.layers.Dense(c.tgt_vocab_size, name="logits")
+        if c.tie_embeddings:
+            self.output_layer = _TiedOutput(lambda: self.tgt_embedding.embeddings,
+                                            c.tgt_vocab_size, name="logits")
+        else:
+            self.output_layer = keras.layers.Dense(c.tgt_vocab_size, name="logits")
 
     def _embed(self, embedding, tokens, training):
         length = ops.shape(tokens)[1]

@@ -18,7 +18,8 @@ from translate.train_config import TrainConfig
 
 TINY_TRAIN = TrainConfig(tokens_per_batch=256, max_steps=3, eval_every=3, warmup_steps=1,
                          decay_steps=10, dev_eval_sentences=8, time_budget_minutes=0)
-TINY_SIZES = {"units": 32, "embedding_dim": 16, "heads": 2, "ff_dim": 32, "num_layers": 1}
+TINY_SIZES = {"architecture": "rnn", "units": 32, "embedding_dim": 16, "heads": 2, "ff_dim": 32,
+              "num_layers": 1}
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def _event_tags(model_dir):
 
 @pytest.mark.parametrize(
     "model_kwargs",
-    [{}, {"architecture": "transformer"}, {"cell": "lstm", "attention": "luong_general"}],
+    [{}, {"architecture": "transformer"}, {"cell": "lstm", "attention": "luong_general"}],  # rnn
     ids=["rnn", "transformer", "lstm"],
 )
 def test_tiny_configuration_trains_and_writes_outputs(tmp_path, tiny_data, model_kwargs):
