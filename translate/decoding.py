@@ -211,12 +211,13 @@ def greedy_decode(
     max_lengths: Any,
     source_length: Any,
     static_max_length: int | None = None,
+    sampler: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
 ) -> DecodeOutput:
-    """Batched greedy (argmax) decoding.
+    """Batched greedy (argmax) decoding, or random sampling.
 
-    Each sentence takes the most likely token at every step until it emits
-    EOS or reaches `max_lengths[b]` tokens; the loop stops when every
-    sentence has ended.
+    Each sentence takes the most likely token at every step (or the one
+    `sampler` picks) until it emits EOS or reaches `max_lengths[b]` tokens;
+    the loop stops when every sentence has ended.
 
     Args:
         step_fn: the model's `StepFn`, called with R = B rows.
@@ -231,9 +232,14 @@ def greedy_decode(
             and of the T axis of the output; `max_lengths` is clipped to it.
             Needed under XLA (`jit_compile=True`). Without it, T is the
             longest returned length.
+        sampler: optional `pick(log_probs float32 [B, V], t int32 []) -> int32 [B]`
+            that chooses each sentence's next token instead of the argmax, e.g.
+            `translate.sampling.Sampler(...).for_sentences(keys)`.
 
     Returns:
-        A `DecodeOutput` with N = 1 and `scores == log_probs`.
+        A `DecodeOutput` with N = 1 and `scores == log_probs`: the model's
+        log-probabilities of the chosen tokens (with a sampler, not those of
+        its filtered distribution).
 
     Raises:
         ValueError: on inputs of the wrong rank or a bad `static_max_length`.
@@ -260,7 +266,10 @@ def greedy_decode(
         step_alignments = tf.reshape(
             tf.cast(step_alignments, tf.float32), [batch_size, source_length]
         )
-        ids = tf.argmax(step_log_probs, axis=-1, output_type=tf.int32)
+        if sampler is None:
+            ids = tf.argmax(step_log_probs, axis=-1, output_type=tf.int32)
+        else:
+            ids = tf.reshape(tf.cast(sampler(step_log_probs, t), tf.int32), [batch_size])
         best = tf.gather(step_log_probs, ids, batch_dims=1)
         active = tf.logical_not(finished)
         log_probs = log_probs + tf.where(active, best, 0.0)

@@ -9,6 +9,10 @@ run`): tokenization, vocabulary lookup, decoding and detokenization are all
 in the graph. Word-level models only: the in-graph tokenizer is a regular
 expression that reproduces Moses' punctuation split for the common cases;
 `--check_file` measures how often it agrees with the Python tokenizer.
+
+With several comma-separated model directories, the SavedModel holds every member and
+decodes them as an ensemble (`translate.ensemble`); `--average_last=N` exports each model
+with the mean weights of its newest N checkpoints.
 """
 
 import os
@@ -26,7 +30,12 @@ from attn_core import model_dir as core_dir  # noqa: E402
 from attn_core.errors import UserError  # noqa: E402
 from translate import decode_config  # noqa: E402
 from translate.data_error import DataError  # noqa: E402
-from translate.translate import check_model_dir, define_model_dir_flag, read_lines  # noqa: E402
+from translate.translate import (  # noqa: E402
+    check_decoding,
+    check_model_dir,
+    define_model_dir_flag,
+    read_lines,
+)
 
 FLAGS = flags.FLAGS
 
@@ -42,7 +51,7 @@ def define_flags():
     define_model_dir_flag()
     common_flags.define_once("string", "export_dir", None,
         "Where to write the SavedModel (a directory, created if missing).")
-    decode_config.define_decode_flags(skip=("batch_size",))
+    decode_config.define_decode_flags(skip=decode_config.EXPORT_SKIP)
     common_flags.define_once("string", "check_file", None,
         "Sentences on which to compare the in-graph and Python tokenizers.")
 
@@ -69,7 +78,10 @@ def graph_detokenize(tokens):
 def build_archive(model, src_tok, tgt_tok, beam_width=1, length_penalty=0.0,
                   coverage_penalty=0.0):
     """A `keras.export.ExportArchive` whose `translate` endpoint maps string [N] to
-    `{"translation": string [N], "attention": float32 [N, T_tgt, T_src]}`."""
+    `{"translation": string [N], "attention": float32 [N, T_tgt, T_src]}`.
+
+    `model` may be an `Ensemble`: the archive tracks each member (for an ensemble the
+    attention is the first member's)."""
     import keras
     import tensorflow as tf
 
@@ -101,7 +113,8 @@ def build_archive(model, src_tok, tgt_tok, beam_width=1, length_penalty=0.0,
         return {"translation": graph_detokenize(words), "attention": out.alignments[:, 0]}
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    for member in getattr(model, "members", (model,)):
+        archive.track(member)
     archive.track(src_table)
     archive.add_endpoint(
         "translate", translate,
@@ -114,17 +127,19 @@ def main(argv):
     del argv  # cli.run refuses stray arguments
     if not FLAGS.export_dir:
         raise UserError("Expected --export_dir (where to write the SavedModel). Received: none")
-    check_model_dir()
+    model_dirs = check_model_dir()
+    config = check_decoding(model_dirs, skip=decode_config.EXPORT_SKIP)
     export_dir = core_dir.prepare_output_dir(FLAGS.export_dir, "--export_dir")
     lines = read_lines(FLAGS.check_file) if FLAGS.check_file else None
-    from translate.model_dir import load_trained
+    from translate.ensemble import load_models
 
-    model, src_tok, tgt_tok, step = load_trained(FLAGS.model_dir)
-    config = decode_config.decode_config_from_flags(skip=("batch_size",))
+    model, src_tok, tgt_tok, steps = load_models(model_dirs, FLAGS.average_last)
     archive = build_archive(model, src_tok, tgt_tok, config.beam_width, config.length_penalty,
                             config.coverage_penalty)
     archive.write_out(str(export_dir), verbose=False)
-    print(f"exported step {step} to {export_dir} (signature 'translate')")
+    what = f"step {steps[0]}" if len(steps) == 1 else (
+        f"the ensemble of steps {', '.join(map(str, steps))}")
+    print(f"exported {what} to {export_dir} (signature 'translate')")
     if lines is not None:
         import tensorflow as tf
 

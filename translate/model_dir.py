@@ -8,6 +8,9 @@
       source.tokenizer.json, target.tokenizer.json (+ .model for SentencePiece)
       checkpoints/, best/              attn_core.checkpoint managers (best = by dev BLEU)
       metrics.json, events.out.tfevents.*, attention/*.png, test_translations.txt
+      average.json                     only in a directory of translate.average: the trained
+                                       directory and the steps averaged (its checkpoints/
+                                       holds the averaged weights, without optimizer state)
 
 The general rules (lock, resume, atomic writes) are those of `attn_core.model_dir`; this
 module knows the files of translate's runs.

@@ -351,7 +351,24 @@ class Tokenizer:
                 kept.append(i if 0 <= i < len(self._tokens) else UNK)
         if self._sp is not None:
             return self._sp.decode(kept)
-        tokens = _rejoin_times([self._tokens[i] for i in kept])
+        return self.detokenize([self._tokens[i] for i in kept])
+
+    def detokenize(self, tokens: Iterable[str]) -> str:
+        """Word level: the text of token strings, put together as `decode` does (for tokens
+        that are not all in the vocabulary, such as unknown words replaced by source words).
+
+        Args:
+            tokens: Token strings, without special tokens.
+
+        Returns:
+            Detokenized text.
+
+        Raises:
+            ValueError: For a SentencePiece tokenizer (its pieces are joined by `decode`).
+        """
+        if self._sp is not None:
+            raise ValueError("Expected a word-level tokenizer. Received: kind='sentencepiece'")
+        tokens = _rejoin_times(list(tokens))
         return _close_guillemets(self._detok.detokenize(tokens, unescape=False), self.lang)
 
     # Files.

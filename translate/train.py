@@ -104,7 +104,7 @@ def define_flags():
     common_flags.define_config_flags(
         TrainConfig,
         bounds={name: (1, None) for name in ("tokens_per_batch", "max_length", "max_steps",
-                                             "eval_every", "beam_width")}
+                                             "eval_every", "beam_width", "keep_checkpoints")}
         | {"warmup_steps": (0, None), "decay_steps": (0, None)})
 
 

@@ -14,7 +14,7 @@ from attn_core.errors import UserError
 # on, so a resume keeps the saved values.
 SCHEDULE_FIELDS = ("learning_rate", "warmup_steps", "decay_steps", "max_steps",
                    "time_budget_minutes", "eval_every", "patience", "dev_eval_sentences",
-                   "beam_width", "length_penalty", "coverage_penalty")
+                   "beam_width", "length_penalty", "coverage_penalty", "keep_checkpoints")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +44,8 @@ class TrainConfig:
         beam_width: Beam width of the final test evaluation (1: greedy).
         length_penalty: GNMT length penalty alpha of the final beam search (0: none).
         coverage_penalty: GNMT coverage penalty beta of the final beam search (0: none).
+        keep_checkpoints: Regular checkpoints kept (the newest; at least 2), for
+            translate.average to average.
     """
 
     tokens_per_batch: int = 2048
@@ -61,10 +63,11 @@ class TrainConfig:
     beam_width: int = 1
     length_penalty: float = 0.0
     coverage_penalty: float = 0.0
+    keep_checkpoints: int = 5
 
     def __post_init__(self):
         require_positive_ints(self, "tokens_per_batch", "max_length", "max_steps", "eval_every",
-                              "beam_width")
+                              "beam_width", "keep_checkpoints")
         for name in ("warmup_steps", "decay_steps"):  # 0: laid out over the run
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

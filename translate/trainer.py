@@ -297,7 +297,8 @@ class Trainer:
         """
         if self.chief:
             self._write_run_files(data_record)
-        self.ckpts = checkpoint.CheckpointManager(self.model_dir / "checkpoints", max_to_keep=2,
+        self.ckpts = checkpoint.CheckpointManager(self.model_dir / "checkpoints",
+                                                  max_to_keep=self.config.keep_checkpoints,
                                                   read_only=not self.chief, log=self.log)
         self.best = checkpoint.CheckpointManager(self.model_dir / "best", max_to_keep=1,
                                                  read_only=not self.chief, log=self.log)

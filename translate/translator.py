@@ -1,5 +1,5 @@
-"""Sentences in, translations and their alignments out: greedy or beam search
-over a trained model, inside `tf.function`."""
+"""Sentences in, translations and their alignments out: greedy decoding, random sampling or
+beam search over a trained model (or an `Ensemble` of them), inside `tf.function`."""
 
 import dataclasses
 
@@ -7,7 +7,9 @@ import numpy as np
 import tensorflow as tf
 
 from translate import decoding
-from translate.tokenizer import BOS, EOS
+from translate.ensemble import Ensemble
+from translate.tokenizer import BOS, EOS, PAD
+from translate.unknown_words import replace_unknown_pieces
 
 
 @dataclasses.dataclass
@@ -17,7 +19,8 @@ class Translation:
     Attributes:
         text: the detokenized translation.
         source_pieces: the source tokens, for plot axes (EOS included).
-        target_pieces: the output tokens (EOS included when produced).
+        target_pieces: the output tokens (EOS included when produced; with
+            `replace_unknown`, each `<unk>` replaced as in the text).
         alignments: float32 [T, S], the attention history of this hypothesis.
         score: the (penalized) score that ranked it.
     """
@@ -33,22 +36,39 @@ class Translator:
     """Wraps a trained model and its tokenizers.
 
     Args:
-        model: an `RNNSeq2Seq` or `TransformerSeq2Seq`.
+        model: an `RNNSeq2Seq`, a `TransformerSeq2Seq` or an `Ensemble` of them.
         src_tokenizer, tgt_tokenizer: `translate.tokenizer.Tokenizer`s.
         beam_width: 1 is greedy decoding.
         length_penalty, coverage_penalty: GNMT α and β (beam search only).
         n_best: hypotheses kept per sentence.
         max_ratio, max_extra: the output may be up to
             `max_ratio * source_length + max_extra` tokens long.
+        sampler: a `translate.sampling.Sampler` to sample instead of taking the argmax
+            (beam_width 1 only); sentence i of a `translate` call with `first_key=k` is
+            drawn with the key k + i.
+        replace_unknown: replace each `<unk>` of the output by the source token it attends
+            to most (`translate.unknown_words`); word-level targets only.
+
+    Raises:
+        ValueError: on a bad `beam_width` or `n_best`, a sampler with beam search, or
+            `replace_unknown` with a subword target tokenizer.
     """
 
     def __init__(self, model, src_tokenizer, tgt_tokenizer, beam_width=1, length_penalty=0.0,
-                 coverage_penalty=0.0, n_best=1, max_ratio=2.0, max_extra=10):
+                 coverage_penalty=0.0, n_best=1, max_ratio=2.0, max_extra=10, sampler=None,
+                 replace_unknown=False):
         if beam_width < 1 or n_best < 1 or n_best > beam_width:
             raise ValueError(
                 "Expected 1 <= n_best <= beam_width. "
                 f"Received: beam_width={beam_width}, n_best={n_best}"
             )
+        if sampler is not None and beam_width != 1:
+            raise ValueError(
+                f"Expected beam_width=1 with a sampler. Received: beam_width={beam_width}")
+        if replace_unknown and tgt_tokenizer.kind != "word":
+            raise ValueError(
+                "Expected a word-level target tokenizer with replace_unknown. "
+                f"Received: kind={tgt_tokenizer.kind!r}")
         self.model = model
         self.src_tokenizer = src_tokenizer
         self.tgt_tokenizer = tgt_tokenizer
@@ -58,15 +78,26 @@ class Translator:
         self.n_best = n_best
         self.max_ratio = max_ratio
         self.max_extra = max_extra
+        self.sampler = sampler
+        self.replace_unknown = replace_unknown
         self.decode_batch = tf.function(self._decode_batch, reduce_retracing=True)
 
     def _initial_state(self, states, batch, max_lengths):
-        if hasattr(self.model, "initial_decoding_state"):
-            return self.model.initial_decoding_state(batch, tf.reduce_max(max_lengths) + 1)
-        return states
+        max_length = tf.reduce_max(max_lengths) + 1
 
-    def _decode_batch(self, source):
-        """source int32 [B, S] (EOS-terminated, 0-padded) -> `decoding.DecodeOutput`."""
+        def initial(model, encoded):
+            if hasattr(model, "initial_decoding_state"):
+                return model.initial_decoding_state(batch, max_length)
+            return encoded
+
+        if isinstance(self.model, Ensemble):
+            return self.model.decoding_states(states, initial)
+        return initial(self.model, states)
+
+    def _decode_batch(self, source, keys=None):
+        """source int32 [B, S] (EOS-terminated, 0-padded) -> `decoding.DecodeOutput`.
+
+        `keys` (int [B], default 0..B-1) are the sentences' sampling keys."""
         memory, mask, states = self.model.encode(source)
         batch = tf.shape(source)[0]
         source_lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
@@ -77,8 +108,12 @@ class Translator:
         source_length = tf.shape(source)[1]
         if self.beam_width == 1:
             step = self.model.decoding_step(memory, mask)
+            sampler = None
+            if self.sampler is not None:
+                sampler = self.sampler.for_sentences(tf.range(batch) if keys is None else keys)
             return decoding.greedy_decode(
-                step, states, tf.fill([batch], BOS), EOS, max_lengths, source_length
+                step, states, tf.fill([batch], BOS), EOS, max_lengths, source_length,
+                sampler=sampler,
             )
         k = self.beam_width
         memory, mask, states = decoding.tile_beams((memory, mask, states), k)
@@ -89,12 +124,13 @@ class Translator:
             n_best=self.n_best, source_lengths=source_lengths,
         )
 
-    def translate_ids(self, source_ids, batch_size=64, progress=None):
+    def translate_ids(self, source_ids, batch_size=64, progress=None, first_key=0):
         """Decodes lists of source ids (no EOS) in order; returns per sentence a
         list of `n_best` (token ids, alignments [T, S], score).
 
         `progress`, if given, is called with the number of sentences decoded so far after
-        each batch."""
+        each batch. With a sampler, sentence i is drawn with the key `first_key + i`, so
+        its sample does not depend on the batching."""
         results = []
         order = np.argsort([len(s) for s in source_ids], kind="stable")
         for start in range(0, len(order), batch_size):
@@ -104,7 +140,11 @@ class Translator:
             source = np.zeros((len(rows), width), np.int32)
             for r, row in enumerate(rows):
                 source[r, :len(row)] = row
-            out = self.decode_batch(tf.constant(source))
+            if self.sampler is None:
+                out = self.decode_batch(tf.constant(source))
+            else:
+                out = self.decode_batch(tf.constant(source),
+                                        tf.constant(first_key + index, tf.int64))
             tokens, lengths = out.tokens.numpy(), out.lengths.numpy()
             scores, alignments = out.scores.numpy(), out.alignments.numpy()
             for r, i in enumerate(index):
@@ -119,23 +159,29 @@ class Translator:
         results.sort(key=lambda item: item[0])
         return [hyps for _, hyps in results]
 
-    def translate(self, sentences, batch_size=64, progress=None):
+    def translate(self, sentences, batch_size=64, progress=None, first_key=0):
         """Translates strings; returns, per sentence, its `n_best` `Translation`s.
 
-        `progress` is as for `translate_ids`."""
+        `progress` and `first_key` are as for `translate_ids`."""
         source_ids = [self.src_tokenizer.encode(s) for s in sentences]
         out = []
-        decoded = self.translate_ids(source_ids, batch_size, progress=progress)
+        decoded = self.translate_ids(source_ids, batch_size, progress=progress,
+                                     first_key=first_key)
         for sentence, hyps in zip(sentences, decoded, strict=True):
             source_pieces = self.src_tokenizer.pieces(sentence) + ["</s>"]
             out.append([
-                Translation(
-                    text=self.tgt_tokenizer.decode(ids),
-                    source_pieces=source_pieces,
-                    target_pieces=[self.tgt_tokenizer.id_to_piece(i) for i in ids],
-                    alignments=alignments,
-                    score=score,
-                )
+                self._translation(ids, source_pieces, alignments, score)
                 for ids, alignments, score in hyps
             ])
         return out
+
+    def _translation(self, ids, source_pieces, alignments, score):
+        pieces = [self.tgt_tokenizer.id_to_piece(i) for i in ids]
+        if not self.replace_unknown:
+            text = self.tgt_tokenizer.decode(ids)
+        else:
+            pieces = replace_unknown_pieces(pieces, source_pieces, alignments)
+            text = self.tgt_tokenizer.detokenize(
+                [p for i, p in zip(ids, pieces, strict=True) if i not in (PAD, BOS, EOS)])
+        return Translation(text=text, source_pieces=source_pieces, target_pieces=pieces,
+                           alignments=alignments, score=score)

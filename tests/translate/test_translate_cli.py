@@ -103,10 +103,28 @@ def test_bad_training_input_is_one_line_and_leaves_no_directory(tmp_path, monkey
         ("translate.export", ["--model_dir={m}", "--export_dir={d}/file"], "is a file"),
         ("translate.export", ["--model_dir={m}"], "--export_dir"),
         ("translate.export", ["--model_dir={d}/typo", "--export_dir={d}/e"], "does not exist"),
+        ("translate.translate", ["--model_dir={m},{d}/typo"],
+         "--model_dir={d}/typo does not exist"),
+        ("translate.evaluate", ["--model_dir={m},{d}/typo", "--src_file={d}/file",
+                                "--ref_file={d}/file"], "--model_dir={d}/typo does not exist"),
+        ("translate.export", ["--model_dir={m},{d}/typo", "--export_dir={d}/e"],
+         "--model_dir={d}/typo does not exist"),
+        ("translate.translate", ["--model_dir={m},,{m}"], "separated by single commas"),
+        ("translate.translate", ["--model_dir={m}", "--sampling_topk=5", "--beam_width=2"],
+         "random sampling (--sampling_topk=5) needs --beam_width=1"),
+        ("translate.evaluate", ["--model_dir={m}", "--src_file={d}/file", "--ref_file={d}/file",
+                                "--sampling", "--beam_width=3"],
+         "random sampling (--sampling) needs --beam_width=1"),
+        ("translate.translate", ["--model_dir={m}", "--sampling_topp=0"],
+         "--sampling_topp in (0, 1]"),
+        ("translate.translate", ["--model_dir={m}", "--average_last=3"],
+         "--average_last=3 but"),
     ],
     ids=["translate_typo", "translate_untrained", "n_best", "output_file", "plot_dir",
          "evaluate_typo", "no_ref_file", "output_json", "missing_ref", "export_dir_file",
-         "no_export_dir", "export_typo"],
+         "no_export_dir", "export_typo", "ensemble_typo", "evaluate_ensemble_typo",
+         "export_ensemble_typo", "empty_ensemble_member", "sampling_beam",
+         "evaluate_sampling_beam", "sampling_topp", "average_last"],
 )
 def test_bad_tool_input_is_one_line_before_any_work(tmp_path, trained_dir, module, args,
                                                     message):
@@ -137,6 +155,67 @@ def test_tools_create_output_folders_and_translate_line_by_line(tmp_path, traine
     assert result.returncode == 0, result.stderr
     assert "BLEU" in result.stdout and (tmp_path / "a" / "b" / "scores.json").is_file()
     assert _tree_hash(trained_dir) == before  # the tools write nothing into the model
+
+
+def test_models_that_do_not_share_a_vocabulary_are_one_line_before_any_work(tmp_path_factory,
+                                                                          trained_dir):
+    """An ensemble of models with different target vocabularies, and --replace_unknown with
+    a subword model: one line, before stdin is read or any output is written."""
+    from translate.tokenizer import Tokenizer
+
+    models = tmp_path_factory.mktemp("models")
+    other = pathlib.Path(shutil.copytree(trained_dir, models / "other"))
+    target = Tokenizer.load(other, "target")
+    vocab = [target.id_to_piece(i) for i in range(target.vocab_size)]
+    Tokenizer("word", target.lang, vocab=[*vocab[:-1], "not-a-word"]).save(other, "target")
+    subword = pathlib.Path(shutil.copytree(trained_dir, models / "subword"))
+    Tokenizer.fit(["un deux trois", "deux trois quatre"] * 20, "fr", kind="sentencepiece",
+                  vocab_size=40).save(subword, "target")
+    mismatch = f"{trained_dir} and {other} have different target vocabularies"
+    cases = [
+        ("translate.translate", [f"--model_dir={trained_dir},{other}"], mismatch),
+        ("translate.evaluate", [f"--model_dir={trained_dir},{other}", "--src_file={d}/file",
+                                "--ref_file={d}/file"], mismatch),
+        ("translate.export", [f"--model_dir={trained_dir},{other}", "--export_dir={d}/e"],
+         mismatch),
+        ("translate.translate", [f"--model_dir={subword}", "--replace_unknown"],
+         "--replace_unknown needs a word-level model"),
+    ]
+    for module, args, message in cases:
+        work = tmp_path_factory.mktemp("work")
+        (work / "file").write_text("one line\n", encoding="utf-8")
+        run_tool(module, *[a.format(d=work) for a in args]).one_line_error(message)
+        assert sorted(p.name for p in work.iterdir()) == ["file"]  # nothing created
+
+
+def test_ensembles_and_sampling_from_the_command_line(tmp_path, trained_dir):
+    """An ensemble of a model with itself translates as the model does; samples depend on
+    --seed, not on --batch_size."""
+    (tmp_path / "src.txt").write_text("May 3, 1950\ntwelve\nSunday, March 21, 1999\nsix\n",
+                                      encoding="utf-8")
+    source = f"--input_file={tmp_path}/src.txt"
+
+    def translate(*args):
+        result = run_tool("translate.translate", source, *args)
+        assert result.returncode == 0, result.stderr
+        assert len(result.stdout.splitlines()) == 4
+        return result.stdout
+
+    # (Beam search and the step log-probs are checked in test_translate_ensemble.py.)
+    greedy = translate(f"--model_dir={trained_dir}")
+    assert translate(f"--model_dir={trained_dir},{trained_dir}") == greedy
+    sampled = translate(f"--model_dir={trained_dir}", "--sampling", "--seed=1")
+    assert sampled == translate(f"--model_dir={trained_dir}", "--sampling", "--seed=1",
+                                "--batch_size=1")
+    assert sampled != translate(f"--model_dir={trained_dir}", "--sampling", "--seed=2")
+    assert sampled != greedy
+    result = run_tool("translate.evaluate", f"--model_dir={trained_dir},{trained_dir}",
+                      f"--src_file={tmp_path}/src.txt", f"--ref_file={tmp_path}/src.txt",
+                      f"--output_json={tmp_path}/scores.json", "--sampling_topk=3")
+    assert result.returncode == 0, result.stderr
+    assert "ensemble of steps" in result.stdout
+    scores = core_dir.read_json(tmp_path / "scores.json")
+    assert scores["model_dirs"] == [str(trained_dir)] * 2 and scores["sampling_topk"] == 3
 
 
 def test_a_conflicting_model_flag_or_corpus_leaves_the_directory_byte_for_byte(tmp_path,
@@ -268,13 +347,18 @@ README_FLAGS = {
                         "heads", "ff_dim", "num_layers", "tokens_per_batch", "learning_rate",
                         "time_budget_minutes", "max_steps", "eval_every", "patience",
                         "decay_steps", "precision", "mixed_precision", "seed", "jit_compile",
-                        "strategy", "cpu_devices"],
+                        "strategy", "cpu_devices", "keep_checkpoints"],
     "translate.translate": ["model_dir", "beam_width", "length_penalty", "coverage_penalty",
-                            "n_best", "input_file", "output_file", "plot_dir", "batch_size"],
+                            "n_best", "input_file", "output_file", "plot_dir", "batch_size",
+                            "average_last", "sampling", "sampling_topk", "sampling_topp",
+                            "sampling_temperature", "seed", "replace_unknown"],
     "translate.evaluate": ["model_dir", "src_file", "ref_file", "beam_width", "length_penalty",
-                           "coverage_penalty", "batch_size", "output_json"],
+                           "coverage_penalty", "batch_size", "output_json", "average_last",
+                           "sampling", "sampling_topk", "sampling_topp",
+                           "sampling_temperature", "seed", "replace_unknown"],
     "translate.export": ["model_dir", "export_dir", "beam_width", "length_penalty",
-                         "coverage_penalty", "check_file"],
+                         "coverage_penalty", "check_file", "average_last"],
+    "translate.average": ["model_dir", "last", "output_dir"],
 }
 
 
