@@ -76,6 +76,10 @@ def define_flags():
     common_flags.define_once("integer", "test_size", 1000,
         "Test pairs (built-in, or held out of the training file).",
         lower_bound=1)
+    common_flags.define_once("integer", "data_seed", 0,
+        "Seed of the built-in corpus and of the dev/test hold-out of a training file; apart "
+        "from --seed, so that runs of several seeds (an ensemble) share data and tokenizers.",
+        lower_bound=0)
     common_flags.define_once("bool", "reverse", False,
         "Swap source and target of every data file.")
     for split in SPLITS:
@@ -281,7 +285,7 @@ def main(argv):
     chief = strategy.is_chief(dist)
     path = resolve_model_dir(dist, common.seed)
     model_settings, train_config, tokenizer_settings, saved_record = reconcile(path)
-    data = load_data(common.seed, chief)
+    data = load_data(FLAGS.data_seed, chief)
     print(f"corpus: {data.summary()}")
     src_tok, tgt_tok, record = tokenizers_for(path, data, tokenizer_settings, saved_record,
                                               chief)
