@@ -40,10 +40,13 @@ class Translator:
         n_best: hypotheses kept per sentence.
         max_ratio, max_extra: the output may be up to
             `max_ratio * source_length + max_extra` tokens long.
+        cache: Decode the Transformer with its key/value caches (one position a step);
+            False re-runs its decoder over the prefix at every step, to compare against.
+            The RNN's state is its own cache, so it ignores this.
     """
 
     def __init__(self, model, src_tokenizer, tgt_tokenizer, beam_width=1, length_penalty=0.0,
-                 coverage_penalty=0.0, n_best=1, max_ratio=2.0, max_extra=10):
+                 coverage_penalty=0.0, n_best=1, max_ratio=2.0, max_extra=10, cache=True):
         if beam_width < 1 or n_best < 1 or n_best > beam_width:
             raise ValueError(
                 "Expected 1 <= n_best <= beam_width. "
@@ -58,12 +61,24 @@ class Translator:
         self.n_best = n_best
         self.max_ratio = max_ratio
         self.max_extra = max_extra
+        self.cache = bool(cache)
         self.decode_batch = tf.function(self._decode_batch, reduce_retracing=True)
 
+    def _has_decoding_state(self):
+        """Whether the model makes its own step state (the Transformer), rather than
+        continuing from the encoder's (the RNN)."""
+        return hasattr(self.model, "initial_decoding_state")
+
     def _initial_state(self, states, batch, max_lengths):
-        if hasattr(self.model, "initial_decoding_state"):
-            return self.model.initial_decoding_state(batch, tf.reduce_max(max_lengths) + 1)
+        if self._has_decoding_state():
+            return self.model.initial_decoding_state(batch, tf.reduce_max(max_lengths) + 1,
+                                                     cache=self.cache)
         return states
+
+    def _step(self, memory, mask):
+        if self._has_decoding_state():
+            return self.model.decoding_step(memory, mask, cache=self.cache)
+        return self.model.decoding_step(memory, mask)
 
     def _decode_batch(self, source):
         """source int32 [B, S] (EOS-terminated, 0-padded) -> `decoding.DecodeOutput`."""
@@ -76,13 +91,13 @@ class Translator:
         states = self._initial_state(states, batch, max_lengths)
         source_length = tf.shape(source)[1]
         if self.beam_width == 1:
-            step = self.model.decoding_step(memory, mask)
+            step = self._step(memory, mask)
             return decoding.greedy_decode(
                 step, states, tf.fill([batch], BOS), EOS, max_lengths, source_length
             )
         k = self.beam_width
         memory, mask, states = decoding.tile_beams((memory, mask, states), k)
-        step = self.model.decoding_step(memory, mask)
+        step = self._step(memory, mask)
         return decoding.beam_search(
             step, states, batch, k, BOS, EOS, max_lengths, source_length,
             length_penalty=self.length_penalty, coverage_penalty=self.coverage_penalty,
