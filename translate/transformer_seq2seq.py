@@ -103,6 +103,11 @@ class _Block(keras.layers.Layer):
 class TransformerSeq2Seq(Seq2SeqModel):
     """Pre-LN Transformer (Xiong et al. 2020) with sinusoidal positions.
 
+    Decoding (`decoding_step`) runs one position a step: each decoder layer keeps its
+    self-attention keys and values in a cache carried in the step state (tiled and reordered
+    with the beams), and the cross-attention keys and values of the memory are projected once
+    per sentence.
+
     Letters: B batch, S source length, T target length, D = units, N heads,
     V vocab.
 
