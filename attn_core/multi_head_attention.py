@@ -324,7 +324,7 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             else:
                 q, k, v = (self._project(x, i) for i, x in enumerate((query, key, value)))
             offset = ops.cast(cache_update_index, "int32")
-            cache = ops.slice_update(cache, (0, 0, offset, 0, 0), ops.stack([k, v], axis=1))
+            cache = self._write_cache(cache, ops.stack([k, v], axis=1), offset)
         mask = self._cache_mask(query_mask, value_mask, key_mask, attention_mask,
                                 use_causal_mask, offset, cache_update_index is not None,
                                 length, ops.shape(cache)[2])  # [B|1, T|1, S] or None
@@ -342,6 +342,27 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         if return_attention_scores:
             return output, weights, cache
         return output, cache
+
+    @staticmethod
+    def _write_cache(cache, update, index):
+        """The cache [B, 2, S, N, K] with `update` [B, 2, T, N, K] written at positions
+        index .. index + T - 1.
+
+        Under XLA a dynamic-update-slice (`ops.slice_update`), in place. TensorFlow's
+        op-by-op executor has no kernel of its own for it and compiles one with XLA for every
+        new shape (each batch of a decoder), so there the update is a select over
+        the S positions instead, O(S) like the attention over them.
+        """
+        if compiled_by_xla():
+            return ops.slice_update(cache, (0, 0, index, 0, 0), update)
+        positions = ops.arange(ops.shape(cache)[2])  # [S]
+        length = update.shape[2]
+        if length != 1:  # spread the T rows over the S positions
+            length = ops.shape(update)[2]
+            update = ops.take(update, ops.clip(positions - index, 0, length - 1), axis=2)
+        window = ops.logical_and(ops.greater_equal(positions, index),
+                                 ops.less(positions, index + length))
+        return ops.where(window[None, None, :, None, None], update, cache)
 
     @staticmethod
     def _cache_mask(query_mask, value_mask, key_mask, attention_mask, use_causal_mask, offset,
