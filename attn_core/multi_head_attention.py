@@ -53,6 +53,15 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
     - An explicit `query_mask` is honoured (Keras reads only the implicit
       one), and the implicit masks of the inputs are left in place (Keras
       deletes them, so a second call on the same tensors runs unmasked).
+    - Incremental decoding with a key/value cache, as keras-hub's
+      `CachedMultiHeadAttention`: a cache [B, 2, S, N, K] holds the
+      projected keys (index 0) and values (index 1). Self-attention appends
+      the keys and values of the new positions at `cache_update_index` and
+      attends over the cache up to them; cross-attention takes the keys and
+      values of the encoder memory from a cache made once per sentence with
+      `compute_cache`. `initial_cache` makes an empty self-attention cache.
+      See "Call arguments" below; it needs `key_dim == value_dim` and the
+      matmul path's conditions (default `attention_axes`, no gate).
 
     Letters: B batch, T query length, S key length, N heads, K key_dim,
     V value_dim, D model size.
@@ -70,10 +79,33 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         query_mask: optional bool [B, T]. value_mask / key_mask: optional
         bool [B, S]. attention_mask: optional bool [B, T, S].
         return_attention_scores, training, use_causal_mask: as in Keras.
+        cache: optional [B, 2, S, N, K], projected keys and values. With
+            `cache_update_index`, a self-attention cache: the keys and
+            values of the T new positions (projected from `key` and `value`,
+            which default to `query`) are written at that index, and the
+            queries attend to the cache positions below `index + T` (with
+            `use_causal_mask`, query i to the positions up to `index + i`).
+            Without it, a cross-attention cache (`compute_cache`) used as
+            is; `key` and `value` are then ignored. S here is the cache's
+            length; `value_mask`, `key_mask` and `attention_mask` refer to
+            its positions. It is cast to the compute dtype.
+        cache_update_index: optional int scalar (a Python int or a tensor),
+            where the new positions go in a self-attention cache; needs
+            `cache`.
 
     Returns:
         [B, T, D] (or `output_shape`), and with `return_attention_scores`,
-        the weights [B, N, T, S]; both in the compute dtype.
+        the weights [B, N, T, S]; both in the compute dtype. With a cache:
+        `(output, cache)`, or `(output, weights, cache)` with
+        `return_attention_scores`, where `cache` is the updated
+        self-attention cache (or the cross-attention cache unchanged), in the
+        compute dtype.
+
+    Example, greedy steps of a decoder's self-attention:
+
+        cache = layer.initial_cache(batch_size, max_length)
+        for t in range(max_length):
+            y, cache = layer(x_t, cache=cache, cache_update_index=t)  # x_t [B, 1, D]
     """
 
     def __init__(self, *args, fused_qkv=False, chunked_attention=None, chunk_size=512, **kwargs):
@@ -192,6 +224,183 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         output = self._output_projection(query, context, heads_first=heads_first)
         return (output, weights) if return_attention_scores else output
 
+    def initial_cache(self, batch_size, max_length, dtype=None):
+        """An empty self-attention cache for `max_length` positions.
+
+        Args:
+            batch_size: B, an int or an int scalar tensor.
+            max_length: S, the most positions the cache will hold.
+            dtype: The cache's dtype (default: the compute dtype).
+
+        Returns:
+            Zeros [B, 2, S, N, K].
+
+        Raises:
+            ValueError: if the layer cannot use a cache (see `compute_cache`).
+        """
+        self._check_cacheable()
+        dtype = self.compute_dtype if dtype is None else dtype
+        return ops.zeros((batch_size, 2, max_length, self._num_heads, self._key_dim), dtype)
+
+    def compute_cache(self, value, key=None):
+        """The cross-attention cache of a memory: its projected keys and values, once.
+
+        Calls with `cache=compute_cache(memory)` and no `cache_update_index` give the same
+        result as calls with `value=memory`, without projecting the memory again.
+
+        Args:
+            value: [B, S, Dv], e.g. the encoder's output.
+            key: optional [B, S, Dk] (default: `value`).
+
+        Returns:
+            [B, 2, S, N, K] in the compute dtype: keys at index 0, values at index 1.
+
+        Raises:
+            ValueError: if the layer is not built, or cannot use a cache (`value_dim` other
+                than `key_dim`, a gate, other `attention_axes`, quantized or LoRA kernels).
+        """
+        if not self.built:
+            raise ValueError(f"Expected a built layer for compute_cache (call it once, or "
+                             f"build it). Received: layer {self.name!r} not built")
+        self._check_cacheable()
+        key = value if key is None else key
+        k = self._project(key, 1)  # [B, S, N, K]
+        v = self._project(value, 2)  # [B, S, N, K]
+        return ops.stack([k, v], axis=1)
+
+    def _check_cacheable(self):
+        """Raises unless the cache applies: keys and values of one size (stacked in one
+        tensor), and the plain matmul projections."""
+        value_dim = self._value_dim if self._value_dim else self._key_dim
+        if value_dim != self._key_dim:
+            raise ValueError("Expected value_dim == key_dim for a key/value cache. Received: "
+                             f"key_dim={self._key_dim}, value_dim={value_dim}")
+        dense = [getattr(self, name, None)  # None before `build`
+                 for name in ("_query_dense", "_key_dense", "_value_dense", "_output_dense")]
+        plain = all(getattr(d, "quantization_mode", None) is None
+                    and not getattr(d, "lora_enabled", False) for d in dense)
+        if (self._attention_axes not in (None, (1,)) or self._use_gate or self._flash_attention
+                or not plain):
+            raise ValueError(
+                "Expected the default attention_axes, no gate, no flash attention and plain "
+                "kernels for a key/value cache. Received: attention_axes="
+                f"{self._attention_axes}, use_gate={self._use_gate}, "
+                f"flash_attention={self._flash_attention}")
+
+    def _project(self, x, which):
+        """One of the projections (0 query, 1 key, 2 value) of `x` [B, T, D] -> [B, T, N, K],
+        in the compute dtype (the query's with the 1/sqrt(K) scale)."""
+        kernels, biases = self.projection_weights()
+        x = ops.cast(x, self.compute_dtype)
+        y = ops.matmul(ops.reshape(x, (-1, x.shape[-1])), kernels[which])
+        if biases[which] is not None:
+            y = y + biases[which]
+        return self._split_heads(y, x, heads_first=False)
+
+    def _cached_call(self, query, value, key, query_mask, value_mask, key_mask, attention_mask,
+                     return_attention_scores, training, use_causal_mask, cache,
+                     cache_update_index):
+        """A call with a self-attention (`cache_update_index`) or cross-attention cache; see
+        the class docstring."""
+        if cache is None:
+            raise ValueError("Expected a cache with cache_update_index. Received: cache=None")
+        if len(query.shape) != 3 or len(cache.shape) != 5:
+            raise ValueError("Expected query [B, T, D] and cache [B, 2, S, N, K]. Received: "
+                             f"query.shape={query.shape}, cache.shape={cache.shape}")
+        self._check_cacheable()
+        if query_mask is None:
+            query_mask = masking.get_keras_mask(query)
+        cache = ops.cast(cache, self.compute_dtype)
+        length = ops.shape(query)[1]
+        if cache_update_index is None:
+            q = self._project(query, 0)  # [B, T, N, K]
+            offset = 0
+        else:
+            self_attention = (value is None or value is query) and (key is None or key is query)
+            value = query if value is None else value
+            key = value if key is None else key
+            if self.fused_qkv and self_attention:
+                q, k, v = self._projections(query, value, key, True, heads_first=False)
+            else:
+                q, k, v = (self._project(x, i) for i, x in enumerate((query, key, value)))
+            offset = ops.cast(cache_update_index, "int32")
+            cache = self._write_cache(cache, ops.stack([k, v], axis=1), offset)
+        mask = self._cache_mask(query_mask, value_mask, key_mask, attention_mask,
+                                use_causal_mask, offset, cache_update_index is not None,
+                                length, ops.shape(cache)[2])  # [B|1, T|1, S] or None
+        k, v = cache[:, 0], cache[:, 1]  # [B, S, N, K]
+        # One query a step (decoding) takes broadcast products over the cache's own layout;
+        # longer queries (a prefix at once) the batched matmuls, after transposes.
+        heads_first = query.shape[1] != 1 and not self._small_sets(query, k)
+        if heads_first:
+            q, k, v = (ops.transpose(y, (0, 2, 1, 3)) for y in (q, k, v))  # [B, N, T|S, K]
+        context, weights = self._attend(q, k, v, mask, heads_first, training,
+                                        return_attention_scores)
+        output = self._output_projection(query, context, heads_first=heads_first)
+        if query_mask is not None:
+            masking.set_keras_mask(output, query_mask)
+        if return_attention_scores:
+            return output, weights, cache
+        return output, cache
+
+    @staticmethod
+    def _write_cache(cache, update, index):
+        """The cache [B, 2, S, N, K] with `update` [B, 2, T, N, K] written at positions
+        index .. index + T - 1.
+
+        Under XLA a dynamic-update-slice (`ops.slice_update`), in place. TensorFlow's
+        op-by-op executor has no kernel of its own for it and compiles one with XLA for every
+        new shape (each batch of a decoder), so there the update is a select over
+        the S positions instead, O(S) like the attention over them.
+        """
+        if compiled_by_xla():
+            return ops.slice_update(cache, (0, 0, index, 0, 0), update)
+        positions = ops.arange(ops.shape(cache)[2])  # [S]
+        length = update.shape[2]
+        if length != 1:  # spread the T rows over the S positions
+            length = ops.shape(update)[2]
+            update = ops.take(update, ops.clip(positions - index, 0, length - 1), axis=2)
+        window = ops.logical_and(ops.greater_equal(positions, index),
+                                 ops.less(positions, index + length))
+        return ops.where(window[None, None, :, None, None], update, cache)
+
+    @staticmethod
+    def _cache_mask(query_mask, value_mask, key_mask, attention_mask, use_causal_mask, offset,
+                    appended, query_length, cache_length):
+        """The bool mask [B|1, T|1, S] of a cached call, or None when nothing is masked.
+
+        After an update at `offset`, keys at `offset + T` and beyond are not yet written;
+        with `use_causal_mask`, query i sees the keys up to `offset + i`.
+        """
+        positions = ops.arange(cache_length)[None, None, :]  # [1, 1, S]
+        rows = ops.arange(query_length)[None, :, None]  # [1, T, 1]
+        visible = None
+        if use_causal_mask:
+            visible = ops.less_equal(positions, rows + offset)  # [1, T, S]
+        elif appended:
+            visible = ops.less(positions, offset + query_length)  # [1, 1, S]
+        expand = [None if m is None else ops.expand_dims(masking.as_bool_mask(m), axis)
+                  for m, axis in ((query_mask, -1), (value_mask, 1), (key_mask, 1))]
+        return masking.merge_masks(*expand, attention_mask, visible)
+
+    def compute_output_spec(self, query, value=None, key=None, query_mask=None,
+                            value_mask=None, key_mask=None, attention_mask=None,
+                            return_attention_scores=False, training=None, use_causal_mask=False,
+                            cache=None, cache_update_index=None):
+        if cache is None and cache_update_index is None:
+            return super().compute_output_spec(
+                query, query if value is None else value, key, query_mask, value_mask,
+                key_mask, attention_mask, return_attention_scores, training, use_causal_mask)
+        output = keras.KerasTensor(self.compute_output_shape(query.shape, query.shape),
+                                   dtype=self.compute_dtype)
+        cache_spec = keras.KerasTensor(cache.shape, dtype=self.compute_dtype)
+        if not return_attention_scores:
+            return output, cache_spec
+        weights = keras.KerasTensor(
+            (query.shape[0], self._num_heads, query.shape[1], cache.shape[2]),
+            dtype=self.compute_dtype)
+        return output, weights, cache_spec
+
     def _projections(self, query, value, key, fused, heads_first=True):
         """Q, K, V as [B, N, T, K], [B, N, S, K], [B, N, S, V] by plain matmuls.
 
@@ -239,7 +448,13 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         return_attention_scores=False,
         training=None,
         use_causal_mask=False,
+        cache=None,
+        cache_update_index=None,
     ):
+        if cache is not None or cache_update_index is not None:
+            return self._cached_call(query, value, key, query_mask, value_mask, key_mask,
+                                     attention_mask, return_attention_scores, training,
+                                     use_causal_mask, cache, cache_update_index)
         self_attention = (value is None or value is query) and (key is None or key is query)
         fused = self.fused_qkv and self_attention
         value = query if value is None else value

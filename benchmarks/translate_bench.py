@@ -5,10 +5,13 @@ r"""translate benchmarks: each row is a real `python -m translate.train` run.
     python -m benchmarks.translate_bench --suite=spa --minutes=30
     python -m benchmarks.translate_bench --suite=speed
     python -m benchmarks.translate_bench --suite=keras     # vs the TF tutorial's Keras model
+    python -m benchmarks.translate_bench --suite=decode_speed [--model_dir=D]
 
 Every run writes its model directory under --root and its metrics.json is
 read back; the script prints one table per suite with the figures and, where
-the issue sets one, the target and the ratio to it.
+the issue sets one, the target and the ratio to it. `decode_speed` decodes with
+a trained Transformer (--model_dir, else one trained briefly on spa-eng) with
+and without its key/value caches, in one process.
 """
 
 import os
@@ -19,14 +22,17 @@ import json  # noqa: E402
 import pathlib  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 
 from absl import flags  # noqa: E402
 
 from attn_core import cli  # noqa: E402
+from attn_core.errors import UserError  # noqa: E402
 from benchmarks.bench_utils import QUIET_ENV, print_table, run_module, write_rows  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("suite", "builtin", ["builtin", "variants", "spa", "speed", "keras"],
+flags.DEFINE_enum("suite", "builtin",
+                  ["builtin", "variants", "spa", "speed", "keras", "decode_speed"],
                   "Which table.")
 flags.DEFINE_string("root", "runs/bench", "Where the model directories go.")
 flags.DEFINE_float("minutes", None, "Training budget per run (default: the suite's own).")
@@ -40,9 +46,21 @@ flags.DEFINE_string("json_out", "", "speed, keras: also write the comparison row
 flags.DEFINE_list("alphas", ["0.6", "1.0", "1.4"],
                   "spa: beam-5 length penalties tried on the dev split; the best is used on test.")
 
+flags.DEFINE_string("model_dir", "",
+                    "decode_speed: a trained Transformer's model directory (default: train one "
+                    "on --spa_file for --minutes, 5 by default).")
+flags.DEFINE_integer("decode_sentences", 0,
+                     "decode_speed: spa-eng test sentences decoded (0: the whole split).",
+                     lower_bound=0)
+flags.DEFINE_integer("long_inputs", 64, "decode_speed: long inputs decoded.", lower_bound=1)
+flags.DEFINE_integer("long_tokens", 50,
+                     "decode_speed: the fewest source tokens of a long input.", lower_bound=1)
+
 SPA_BASELINE_BLEU = 39.1  # TF-tutorial design, 30 CPU minutes here (ANCHORS.md)
 SPA_BASELINE_TOKENS = 1400.0
 BUILTIN_TARGET = 95.0
+# Cached against uncached decoding, sentences/s at beam 5 (issue 16).
+DECODE_TARGETS = {("spa-eng test", 5): 2.0, ("long inputs", 5): 4.0}
 
 
 def run(name, *args, minutes):
@@ -138,6 +156,8 @@ def main(argv):
                      f"tok/s / {SPA_BASELINE_TOKENS:.0f}"])
     elif FLAGS.suite == "keras":
         against_keras()
+    elif FLAGS.suite == "decode_speed":
+        decode_speed()
     else:
         speed()
 
@@ -180,6 +200,108 @@ def against_keras():
     print(f"\nspa-eng, {steps} steps each; the tutorial model has "
           f"{keras_run['parameters']:,} parameters\n")
     table(rows, ["run", "tgt tok/s", "Keras tutorial tgt tok/s", "ratio"])
+    write_rows(FLAGS.json_out, json_rows)
+
+
+def long_inputs(sentences, tokenizer, count, min_tokens):
+    """`count` inputs of at least `min_tokens` source tokens: consecutive sentences joined."""
+    out, current, length = [], [], 0
+    for sentence in sentences * (1 + count * min_tokens // max(len(sentences), 1)):
+        current.append(sentence)
+        length += len(tokenizer.encode(sentence))
+        if length >= min_tokens:
+            out.append(" ".join(current))
+            current, length = [], 0
+            if len(out) == count:
+                break
+    return out
+
+
+def time_decoding(model, src_tok, tgt_tok, sentences, beam_width, cache):
+    """Decodes `sentences` (the decoder traced beforehand); returns (seconds, target tokens
+    of the best hypotheses, their token lists)."""
+    import tensorflow as tf
+
+    from translate.decode_config import DecodeConfig
+    from translate.translator import Translator
+
+    translator = Translator(model, src_tok, tgt_tok, beam_width=beam_width,
+                            length_penalty=0.6 if beam_width > 1 else 0.0, cache=cache)
+    ids = [src_tok.encode(s) for s in sentences]
+    # One trace for every batch shape, made and run once (graph optimizations happen on the
+    # first run) before the clock starts.
+    translator.decode_batch.get_concrete_function(tf.TensorSpec([None, None], tf.int32))
+    translator.translate_ids(ids[:8])
+    traces = translator.decode_batch.experimental_get_tracing_count()
+    start = time.perf_counter()
+    decoded = translator.translate_ids(ids, batch_size=DecodeConfig().batch_size)
+    seconds = time.perf_counter() - start
+    if translator.decode_batch.experimental_get_tracing_count() != traces:
+        print("note: the decoder was traced again inside the timed run", flush=True)
+    tokens = [hyps[0][0] for hyps in decoded]
+    return seconds, sum(len(t) for t in tokens), tokens
+
+
+def decode_speed():
+    """Decoding sentences/s and target tokens/s of one Transformer, with and without its
+    key/value caches, at beam 1 and 5, on the spa-eng test split and on long inputs."""
+    if not pathlib.Path(FLAGS.spa_file).is_file():
+        raise UserError(f"--spa_file={FLAGS.spa_file} does not exist (the spa-eng corpus)")
+    import tensorflow as tf
+    from absl import logging
+
+    from translate.model_dir import load_trained
+
+    # Each Translator below traces its own decoder; TensorFlow would warn about retracing.
+    tf.get_logger().setLevel("ERROR")
+    logging.set_verbosity(logging.ERROR)
+    splits = spa_splits()
+    model_dir = FLAGS.model_dir
+    if not model_dir:
+        model_dir = pathlib.Path(FLAGS.root) / "decode_speed_transformer"
+        # Small batches and a short schedule, so that a few minutes give a model whose
+        # translations have the lengths of real ones (the speed-up grows with them).
+        run(model_dir.name, f"--train_file={FLAGS.spa_file}", "--reverse",
+            "--architecture=transformer", "--test_size=2000", "--dev_size=1000",
+            "--tokens_per_batch=1024", "--warmup_steps=100", "--decay_steps=1500",
+            "--eval_every=500", "--dev_eval_sentences=200", minutes=FLAGS.minutes or 5)
+    model, src_tok, tgt_tok, step = load_trained(model_dir)
+    if model.config.architecture != "transformer":
+        raise UserError(f"--model_dir={model_dir} holds an {model.config.architecture} model; "
+                        "decode_speed compares the Transformer's cached and uncached decoding")
+    test = (splits / "test.src").read_text(encoding="utf-8").splitlines()
+    test = test[:FLAGS.decode_sentences] if FLAGS.decode_sentences else test
+    sets = {"spa-eng test": test,
+            "long inputs": long_inputs(test, src_tok, FLAGS.long_inputs, FLAGS.long_tokens)}
+    c = model.config
+    print(f"model {model_dir} (step {step}): {c.num_layers} layers, {c.units} units, "
+          f"{c.heads} heads", flush=True)
+    rows, json_rows = [], []
+    for name, sentences in sets.items():
+        source_tokens = sum(len(src_tok.encode(s)) for s in sentences) / len(sentences)
+        for beam in (1, 5):
+            timed = {cache: time_decoding(model, src_tok, tgt_tok, sentences, beam, cache)
+                     for cache in (False, True)}
+            (slow, slow_tokens, slow_out), (fast, fast_tokens, fast_out) = (timed[False],
+                                                                          timed[True])
+            same = sum(a == b for a, b in zip(slow_out, fast_out, strict=True))
+            ratio = slow / fast
+            target = DECODE_TARGETS.get((name, beam))
+            rows.append([name, beam, len(sentences), source_tokens, len(sentences) / slow,
+                         len(sentences) / fast, slow_tokens / slow, fast_tokens / fast,
+                         f"{same}/{len(sentences)}", ratio,
+                         "-" if target is None else target,
+                         "-" if target is None else ratio / target])
+            print(f"{name}, beam {beam}: uncached {slow:.1f} s, cached {fast:.1f} s",
+                  flush=True)
+            json_rows.append({"row": f"Transformer decoding, {name}, beam {beam}, cached vs "
+                                     f"uncached", "unit": "sentences/s",
+                              "ours": len(sentences) / fast, "anchor": len(sentences) / slow,
+                              "anchor_name": "uncached (decoder re-run over the prefix)"})
+    print()
+    table(rows, ["inputs", "beam", "sentences", "src tok/sent", "uncached sent/s",
+                 "cached sent/s", "uncached tgt tok/s", "cached tgt tok/s", "same output",
+                 "speedup", "target", "speedup/target"])
     write_rows(FLAGS.json_out, json_rows)
 
 

@@ -96,9 +96,13 @@ class RNNSeq2Seq(Seq2SeqModel):
                                training=training)  # [B, T, U]
         return ops.cast(self.output_layer(outputs), "float32")  # [B, T, V]
 
-    def decoding_step(self, memory, mask):
+    def decoding_step(self, memory, mask, cache=True):
         """Sets the (possibly beam-tiled) memory and returns the step function
-        `(tokens [N], states, t) -> (logits [N, V], states, alignments [N, S])`."""
+        `(tokens [N], states, t) -> (logits [N, V], states, alignments [N, S])`.
+
+        `cache` is accepted for the Transformer's interface and ignored: the RNN's state is
+        its own cache."""
+        del cache
         self.cell.setup_memory(memory, mask)
 
         def step(tokens, states, t):

@@ -9,7 +9,10 @@ class Seq2SeqModel(keras.Model):
     """Keeps the `ModelConfig` and serializes through it.
 
     Subclasses provide `encode(source)`, `call(inputs)` and
-    `decoding_step(memory, mask)` (see `translate.decoding`).
+    `decoding_step(memory, mask, cache=True)` (see `translate.decoding`; `cache` matters to a
+    model that keeps key/value caches, the Transformer). A subclass that makes its own step
+    state (the Transformer) also provides `initial_decoding_state(batch_size, max_length,
+    cache=True)`.
     """
 
     def __init__(self, config, **kwargs):

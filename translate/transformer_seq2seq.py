@@ -92,10 +92,42 @@ class _Block(keras.layers.Layer):
         x = x + self.dropout(self.ff(self.ff_norm(x), training=training), training=training)
         return x, weights
 
+    def decode_step(self, x, query_mask, self_cache, t, self_mask, memory_cache, memory_mask):
+        """One decoder position with key/value caches (inference: no dropout).
+
+        Args:
+            x: [R, 1, D], the input at position t.
+            query_mask: bool [R, 1], False where the token at t is padding.
+            self_cache: [R, 2, T_max, N, K], the self-attention keys and values of the
+                positions before t.
+            t: int32 scalar, the position.
+            self_mask: bool [R, T_max], False on the padding of the prefix (t included).
+            memory_cache: [R, 2, S, N, K], the cross-attention keys and values of the memory.
+            memory_mask: bool [R, S].
+
+        Returns:
+            x [R, 1, D], the self-attention cache with position t written, and the
+            cross-attention weights [R, N, 1, S].
+        """
+        h = self.self_norm(x)
+        h, self_cache = self.self_attention(h, query_mask=query_mask, value_mask=self_mask,
+                                            cache=self_cache, cache_update_index=t)
+        x = x + h
+        h, weights, _ = self.cross_attention(self.cross_norm(x), query_mask=query_mask,
+                                             value_mask=memory_mask, cache=memory_cache,
+                                             return_attention_scores=True)
+        x = x + h
+        return x + self.ff(self.ff_norm(x)), self_cache, weights
+
 
 @keras.saving.register_keras_serializable(package="translate")
 class TransformerSeq2Seq(Seq2SeqModel):
     """Pre-LN Transformer (Xiong et al. 2020) with sinusoidal positions.
+
+    Decoding (`decoding_step`) runs one position a step: each decoder layer keeps its
+    self-attention keys and values in a cache carried in the step state (tiled and reordered
+    with the beams), and the cross-attention keys and values of the memory are projected once
+    per sentence.
 
     Letters: B batch, S source length, T target length, D = units, N heads,
     V vocab.
@@ -128,11 +160,13 @@ class TransformerSeq2Seq(Seq2SeqModel):
         else:
             self.output_layer = keras.layers.Dense(c.tgt_vocab_size, name="logits")
 
-    def _embed(self, embedding, tokens, training):
-        length = ops.shape(tokens)[1]
+    def _embed(self, embedding, tokens, training, positions=None):
+        """tokens [B, T] -> [B, T, D] at `positions` [T, D] (default: the first T)."""
+        if positions is None:
+            positions = self.positions[:ops.shape(tokens)[1]]
         scale = ops.cast(ops.sqrt(float(self.config.units)), embedding.compute_dtype)
         x = embedding(tokens) * scale
-        x = x + ops.cast(self.positions[:length], x.dtype)[None]
+        x = x + ops.cast(positions, x.dtype)[None]
         return self.input_dropout(x, training=training)
 
     def encode(self, source, training=False):
@@ -143,15 +177,21 @@ class TransformerSeq2Seq(Seq2SeqModel):
             x, _ = block(x, mask, training=training)
         return self.encoder_norm(x), mask, None
 
-    def _decode_hidden(self, decoder_in, memory, memory_mask, training=False):
-        """-> (normed decoder states [B, T, D], last cross-attention [B, T, S] head-averaged)."""
+    def _decoder_layers(self, decoder_in, memory, memory_mask, training=False):
+        """-> (normed decoder states [B, T, D], each layer's cross-attention [B, N, T, S])."""
         mask = ops.not_equal(decoder_in, 0)
         # Position 0 holds BOS (1), so the mask is True there even for an all-pad row.
         x = self._embed(self.tgt_embedding, decoder_in, training)
-        weights = None
+        layer_weights = []
         for block in self.decoder_blocks:
             x, weights = block(x, mask, memory, memory_mask, causal=True, training=training)
-        return self.decoder_norm(x), ops.mean(ops.cast(weights, "float32"), axis=1)
+            layer_weights.append(weights)
+        return self.decoder_norm(x), layer_weights
+
+    def _decode_hidden(self, decoder_in, memory, memory_mask, training=False):
+        """-> (normed decoder states [B, T, D], last cross-attention [B, T, S] head-averaged)."""
+        hidden, layer_weights = self._decoder_layers(decoder_in, memory, memory_mask, training)
+        return hidden, ops.mean(ops.cast(layer_weights[-1], "float32"), axis=1)
 
     def decode(self, decoder_in, memory, memory_mask, training=False):
         """-> (logits float32 [B, T, V], last cross-attention [B, T, S] averaged over heads)."""
@@ -163,24 +203,100 @@ class TransformerSeq2Seq(Seq2SeqModel):
         logits, _ = self.decode(inputs["decoder_in"], memory, mask, training=training)
         return logits
 
-    def initial_decoding_state(self, batch_size, max_length):
-        """The step state: the decoded prefix, int32 [B, T_max] (0 = not yet decoded)."""
-        return [ops.zeros((batch_size, max_length), "int32")]
+    def initial_decoding_state(self, batch_size, max_length, cache=True):
+        """The step state of `decoding_step`.
 
-    def decoding_step(self, memory, mask):
-        """The step function for `translate.decoding`: it writes token t into
-        the prefix and re-runs the decoder over it (O(T²), no cache), but
-        projects only position t onto the vocabulary."""
+        Args:
+            batch_size: R, an int or int scalar tensor.
+            max_length: T_max, the most positions decoded.
+            cache: The state of the cached step (see `decoding_step`).
+
+        Returns:
+            A list: the decoded prefix, int32 [R, T_max] (0 = not yet decoded), then with
+            `cache` each decoder layer's self-attention cache [R, 2, T_max, N, K] in the
+            compute dtype.
+        """
+        prefix = ops.zeros((batch_size, max_length), "int32")
+        if not cache:
+            return [prefix]
+        return [prefix] + [block.self_attention.initial_cache(batch_size, max_length)
+                           for block in self.decoder_blocks]
+
+    def decoding_step(self, memory, mask, cache=True):
+        """The step function for `translate.decoding`, over the (possibly beam-tiled) memory.
+
+        With `cache` (the default), each step runs the decoder on the new token alone: every
+        layer appends its self-attention keys and values to its cache in the state, and the
+        cross-attention keys and values of the memory are projected once, here. Without it,
+        each step writes token t into the prefix and re-runs the decoder over the whole
+        prefix (O(T²); kept to compare against). Both take the state of
+        `initial_decoding_state` with the same `cache`.
+
+        Args:
+            memory: [R, S, D], the encoder's output.
+            mask: bool [R, S].
+            cache: Whether to decode with the key/value caches.
+
+        Returns:
+            `step(tokens int32 [R], state, t) -> (logits float32 [R, V], state, alignments
+            float32 [R, S])`.
+        """
+        if not cache:
+            return self._uncached_step(memory, mask)
+        memory_caches = [block.cross_attention.compute_cache(memory)
+                         for block in self.decoder_blocks]  # each [R, 2, S, N, K]
 
         def step(tokens, states, t):
-            prefix = states[0]  # [N, T_max]
-            t_max = ops.shape(prefix)[1]
-            here = ops.equal(ops.arange(t_max)[None, :], t)  # [1, T_max]
-            prefix = ops.where(here, ops.cast(tokens, "int32")[:, None], prefix)
-            hidden, weights = self._decode_hidden(prefix, memory, mask)  # [N, T_max, D|S]
-            picked = ops.cast(here, "float32")[..., None]  # [1, T_max, 1]
-            last = ops.sum(ops.cast(hidden, "float32") * picked, axis=1)  # [N, D]
-            logits = ops.cast(self.output_layer(ops.cast(last, hidden.dtype)), "float32")
-            return logits, [prefix], ops.sum(weights * picked, axis=1)
+            tokens = ops.cast(tokens, "int32")
+            prefix = self._write_token(states[0], tokens, t)  # [R, T_max]
+            x = self._embed(self.tgt_embedding, tokens[:, None], False,
+                            positions=ops.take(self.positions, ops.reshape(t, (1,)), axis=0))
+            query_mask = ops.not_equal(tokens, 0)[:, None]  # [R, 1]
+            self_mask = ops.not_equal(prefix, 0)  # [R, T_max]
+            caches, layer_weights = [], []
+            for block, self_cache, memory_cache in zip(self.decoder_blocks, states[1:],
+                                                       memory_caches, strict=True):
+                x, self_cache, weights = block.decode_step(x, query_mask, self_cache, t,
+                                                           self_mask, memory_cache, mask)
+                caches.append(self_cache)
+                layer_weights.append(weights[:, :, 0])  # [R, N, S]
+            hidden = self.decoder_norm(x)[:, 0]  # [R, D]
+            logits = ops.cast(self.output_layer(hidden), "float32")
+            return logits, [prefix, *caches], self._step_alignments(layer_weights)
 
         return step
+
+    def _uncached_step(self, memory, mask):
+        """The step without a cache: it writes token t into the prefix and re-runs the
+        decoder over it, but projects only position t onto the vocabulary."""
+
+        def step(tokens, states, t):
+            prefix = self._write_token(states[0], ops.cast(tokens, "int32"), t)  # [R, T_max]
+            hidden, layer_weights = self._decoder_layers(prefix, memory, mask)
+            here = ops.equal(ops.arange(ops.shape(prefix)[1]), t)  # [T_max]
+            picked = ops.cast(here, "float32")[None, :, None]  # [1, T_max, 1]
+            last = ops.sum(ops.cast(hidden, "float32") * picked, axis=1)  # [R, D]
+            logits = ops.cast(self.output_layer(ops.cast(last, hidden.dtype)), "float32")
+            # Position t of each layer's weights [R, N, T_max, S] (a sum of one term: exact).
+            step_weights = [ops.sum(w * ops.cast(picked[:, None], w.dtype), axis=2)
+                            for w in layer_weights]  # each [R, N, S]
+            return logits, [prefix], self._step_alignments(step_weights)
+
+        return step
+
+    @staticmethod
+    def _write_token(prefix, tokens, t):
+        """The prefix int32 [R, T_max] with `tokens` [R] written at position t."""
+        here = ops.equal(ops.arange(ops.shape(prefix)[1])[None, :], t)  # [1, T_max]
+        return ops.where(here, tokens[:, None], prefix)
+
+    def _step_alignments(self, layer_weights):
+        """A step's alignments from each decoder layer's cross-attention weights.
+
+        Args:
+            layer_weights: one [R, N, S] per decoder layer, in the compute dtype.
+
+        Returns:
+            float32 [R, S]: the last layer's weights averaged over the heads.
+        """
+        return ops.mean(ops.cast(layer_weights[-1], "float32"), axis=1)

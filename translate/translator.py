@@ -48,6 +48,9 @@ class Translator:
             drawn with the key k + i.
         replace_unknown: replace each `<unk>` of the output by the source token it attends
             to most (`translate.unknown_words`); word-level targets only.
+        cache: Decode the Transformer with its key/value caches (one position a step);
+            False re-runs its decoder over the prefix at every step, to compare against.
+            The RNN's state is its own cache, so it ignores this.
 
     Raises:
         ValueError: on a bad `beam_width` or `n_best`, a sampler with beam search, or
@@ -56,7 +59,7 @@ class Translator:
 
     def __init__(self, model, src_tokenizer, tgt_tokenizer, beam_width=1, length_penalty=0.0,
                  coverage_penalty=0.0, n_best=1, max_ratio=2.0, max_extra=10, sampler=None,
-                 replace_unknown=False):
+                 replace_unknown=False, cache=True):
         if beam_width < 1 or n_best < 1 or n_best > beam_width:
             raise ValueError(
                 "Expected 1 <= n_best <= beam_width. "
@@ -80,14 +83,17 @@ class Translator:
         self.max_extra = max_extra
         self.sampler = sampler
         self.replace_unknown = replace_unknown
+        self.cache = bool(cache)
         self.decode_batch = tf.function(self._decode_batch, reduce_retracing=True)
 
     def _initial_state(self, states, batch, max_lengths):
         max_length = tf.reduce_max(max_lengths) + 1
 
         def initial(model, encoded):
+            # A model that makes its own step state (the Transformer) rather than
+            # continuing from the encoder's (the RNN).
             if hasattr(model, "initial_decoding_state"):
-                return model.initial_decoding_state(batch, max_length)
+                return model.initial_decoding_state(batch, max_length, cache=self.cache)
             return encoded
 
         if isinstance(self.model, Ensemble):
@@ -107,7 +113,7 @@ class Translator:
         states = self._initial_state(states, batch, max_lengths)
         source_length = tf.shape(source)[1]
         if self.beam_width == 1:
-            step = self.model.decoding_step(memory, mask)
+            step = self.model.decoding_step(memory, mask, cache=self.cache)
             sampler = None
             if self.sampler is not None:
                 sampler = self.sampler.for_sentences(tf.range(batch) if keys is None else keys)
@@ -117,7 +123,7 @@ class Translator:
             )
         k = self.beam_width
         memory, mask, states = decoding.tile_beams((memory, mask, states), k)
-        step = self.model.decoding_step(memory, mask)
+        step = self.model.decoding_step(memory, mask, cache=self.cache)
         return decoding.beam_search(
             step, states, batch, k, BOS, EOS, max_lengths, source_length,
             length_penalty=self.length_penalty, coverage_penalty=self.coverage_penalty,

@@ -11,3 +11,31 @@ def trained_dir(tmp_path_factory):
     result = run_tool("translate.train", f"--model_dir={path}", *TINY_FLAGS)
     assert result.returncode == 0, result.stderr[-3000:]
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_transformer(tmp_path_factory):
+    """A two-layer Transformer fitted briefly on 300 built-in pairs (do not modify its
+    directory): (model directory, corpus). Trained enough that its decodings are not
+    arbitrary, so cached and uncached decoding are compared on real beams."""
+    from attn_core.flags import CommonConfig
+    from translate import builtin_corpus
+    from translate.model_config import ModelConfig
+    from translate.tokenizer import Tokenizer
+    from translate.train_config import TrainConfig
+    from translate.trainer import train_and_evaluate
+
+    model_dir = tmp_path_factory.mktemp("transformer")
+    data = builtin_corpus.builtin_corpus("en-fr", train_size=300, dev_size=8, test_size=24,
+                                         seed=5)
+    src = Tokenizer.fit([s for s, _ in data.train], "en")
+    tgt = Tokenizer.fit([t for _, t in data.train], "fr")
+    model = ModelConfig(architecture="transformer", num_layers=2, units=32, heads=4, ff_dim=64,
+                        dropout=0.0, src_vocab_size=src.vocab_size,
+                        tgt_vocab_size=tgt.vocab_size)
+    train = TrainConfig(tokens_per_batch=512, max_steps=200, eval_every=200, warmup_steps=30,
+                        decay_steps=200, learning_rate=5e-3, dev_eval_sentences=8,
+                        time_budget_minutes=0, label_smoothing=0.0)
+    train_and_evaluate(data, (src, tgt), model, train, CommonConfig(seed=0, precision="float32"),
+                       model_dir, log=lambda line: None)
+    return model_dir, data
