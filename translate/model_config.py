@@ -35,7 +35,7 @@ class ModelConfig:
         heads: Attention heads of the transformer; --units must be divisible by it.
         ff_dim: Feed-forward size of the transformer's layers.
         tie_embeddings: The transformer's output projection is its target embedding
-            (transposed), as in Vaswani et al.: fewer parameters to learn from a small corpus.
+            (transposed), as in Vaswani et al.
         src_vocab_size: Source vocabulary size, filled in from the source tokenizer.
         tgt_vocab_size: Target vocabulary size, filled in from the target tokenizer.
     """
@@ -49,7 +49,7 @@ class ModelConfig:
     attention: str = "luong_general"
     heads: int = 4
     ff_dim: int = 1024
-    tie_embeddings: bool = True
+    tie_embeddings: bool = False
     src_vocab_size: int = 0
     tgt_vocab_size: int = 0
 

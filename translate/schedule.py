@@ -16,9 +16,10 @@ import tensorflow as tf
 
 # The learning rate at the end of the decay, as a fraction of the peak.
 FINAL_FRACTION = 0.1
-# An automatic warmup is this fraction of the planned steps, within these bounds.
-WARMUP_FRACTION = 0.05
-WARMUP_BOUNDS = (10, 400)
+# An automatic warmup is this fraction of the planned steps, within these bounds, and at
+# most half of them.
+WARMUP_FRACTION = 0.08
+WARMUP_BOUNDS = (20, 500)
 
 
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
@@ -78,9 +79,10 @@ def plan_steps(step, used_seconds, seconds_per_step, budget_seconds, max_steps):
 
 
 def auto_warmup(total_steps):
-    """The warmup of a run of `total_steps`: `WARMUP_FRACTION` of it, within `WARMUP_BOUNDS`."""
+    """The warmup of a run of `total_steps`: `WARMUP_FRACTION` of it, within `WARMUP_BOUNDS`,
+    and at most half of it."""
     low, high = WARMUP_BOUNDS
-    return int(min(high, max(low, round(WARMUP_FRACTION * total_steps))))
+    return int(min(high, max(low, round(WARMUP_FRACTION * total_steps)), total_steps // 2))
 
 
 def layout(train_config, planned_steps, warmup=None):

@@ -27,8 +27,8 @@ class TrainConfig:
         max_length: Training pairs with a side longer than this many tokens (EOS included)
             are left out.
         learning_rate: Peak learning rate of Adam.
-        warmup_steps: Steps of linear learning-rate warmup (0: 5% of the steps training
-            will run, see decay_steps, within 10..400).
+        warmup_steps: Steps of linear learning-rate warmup (0: 8% of the steps training
+            will run, see decay_steps, within 20..500 and at most half of them).
         decay_steps: Steps of cosine decay after the warmup, down to 10% of the peak (0:
             until training ends: at --max_steps, or where the time budget will run out at
             the measured pace, re-estimated as training goes).

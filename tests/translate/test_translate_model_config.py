@@ -1,5 +1,6 @@
-"""The model config's defaults: a Transformer whose output projection is its target embedding;
-model directories saved before a field existed keep the model they were trained with."""
+"""The model config's defaults (a 2-layer Transformer), the option of an output projection
+tied to the target embedding, and model directories saved before a field existed keep the
+model they were trained with."""
 
 import json
 

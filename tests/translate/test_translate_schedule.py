@@ -19,9 +19,10 @@ def test_the_plan_ends_where_the_budget_runs_out_or_at_max_steps():
 
 def test_the_layout_keeps_explicit_lengths_and_otherwise_follows_the_plan():
     auto = TrainConfig(warmup_steps=0, decay_steps=0)
-    assert schedule.layout(auto, 2000) == (100, 2000)  # 5% warmup
-    assert schedule.layout(auto, 100) == (10, 100)  # warmup at least 10
-    assert schedule.layout(auto, 100_000) == (400, 100_000)  # and at most 400
+    assert schedule.layout(auto, 2000) == (160, 2000)  # 8% warmup
+    assert schedule.layout(auto, 100) == (20, 100)  # warmup at least 20
+    assert schedule.layout(auto, 30) == (15, 30)  # but at most half the run
+    assert schedule.layout(auto, 100_000) == (500, 100_000)  # and at most 500
     assert schedule.layout(auto, 2000, warmup=37) == (37, 2000)  # a warmup already run
     explicit = TrainConfig(warmup_steps=50, decay_steps=300)
     assert schedule.layout(explicit, 2000) == (50, 350)
@@ -45,4 +46,4 @@ def test_a_run_that_max_steps_stops_decays_over_max_steps(tmp_path):
                       "--decay_steps=0", "--time_budget_minutes=60")
     assert result.returncode == 0, result.stderr[-2000:]
     # The budget would allow far more steps: the schedule ends at --max_steps.
-    assert "warmup 10 steps, decay until step 12 (--max_steps" in result.stdout + result.stderr
+    assert "warmup 6 steps, decay until step 12 (--max_steps" in result.stdout + result.stderr
