@@ -2,7 +2,7 @@ r"""translate benchmarks: each row is a real `python -m translate.train` run.
 
     python -m benchmarks.translate_bench --suite=builtin    # default flags, 10 min: BLEU >= 95?
     python -m benchmarks.translate_bench --suite=variants --minutes=4
-    python -m benchmarks.translate_bench --suite=spa --minutes=30
+    python -m benchmarks.translate_bench --suite=spa [--only=transformer_s0,transformer_s1,rnn]
     python -m benchmarks.translate_bench --suite=speed
     python -m benchmarks.translate_bench --suite=keras     # vs the TF tutorial's Keras model
     python -m benchmarks.translate_bench --suite=decode_speed [--model_dir=D]
@@ -87,13 +87,16 @@ def spa_splits():
     return out
 
 
-def evaluate(model_dir, split_dir, split, alpha):
-    """BLEU of translate.evaluate with beam 5 and length penalty `alpha` on a split."""
-    out = pathlib.Path(model_dir) / f"eval_{split}_alpha{alpha}.json"
+def evaluate(model_dir, split_dir, split, alpha, *extra, tag=""):
+    """BLEU of translate.evaluate with beam 5 and length penalty `alpha` on a split.
+
+    `model_dir` may be a comma-separated list (an ensemble; the scores go to the first)."""
+    first = pathlib.Path(str(model_dir).split(",")[0])
+    out = first / f"eval_{split}_alpha{alpha}{tag}.json"
     cmd = [sys.executable, "-m", "translate.evaluate", f"--model_dir={model_dir}",
            f"--src_file={split_dir / (split + '.src')}",
            f"--ref_file={split_dir / (split + '.ref')}", "--beam_width=5",
-           f"--length_penalty={alpha}", f"--output_json={out}"]
+           f"--length_penalty={alpha}", f"--output_json={out}", *extra]
     result = subprocess.run(cmd, env=QUIET_ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     if result.returncode:
@@ -134,32 +137,56 @@ def main(argv):
                      m["tokens_per_second"]])
         table(rows, ["attention", "test BLEU", "chrF", "steps", "tgt tok/s"])
     elif FLAGS.suite == "spa":
-        common = [f"--train_file={FLAGS.spa_file}", "--reverse", "--test_size=2000",
-                  "--dev_size=1000", "--beam_width=5", "--length_penalty=0.6",
-                  "--tokens_per_batch=2048", "--decay_steps=3000", "--max_steps=100000",
-                  "--eval_every=500"]
-        splits = spa_splits()
-        rows = []
-        for name, args in [("rnn+bahdanau", ["--attention=bahdanau"]),
-                           ("rnn+scaled_luong", ["--attention=scaled_luong"]),
-                           ("transformer", ["--architecture=transformer", "--num_layers=2"])]:
-            if FLAGS.only and name not in FLAGS.only:
-                continue
-            model_dir = pathlib.Path(FLAGS.root) / f"spa_{name.replace('+', '_')}"
-            m = run(model_dir.name, *common, *args, minutes=FLAGS.minutes or 30)
-            alpha, _, tuned = dev_tuned_beam(model_dir, splits)
-            rows.append([name, m["train_steps"], m["bleu_greedy"], m["bleu"], alpha, tuned,
-                         m["tokens_per_second"], tuned / SPA_BASELINE_BLEU,
-                         m["tokens_per_second"] / SPA_BASELINE_TOKENS])
-        table(rows, ["model", "steps", "BLEU greedy", "BLEU beam 5 (a=0.6)", "dev-tuned a",
-                     "BLEU beam 5 (dev-tuned a)", "tgt tok/s", f"BLEU / {SPA_BASELINE_BLEU}",
-                     f"tok/s / {SPA_BASELINE_TOKENS:.0f}"])
+        spa()
     elif FLAGS.suite == "keras":
         against_keras()
     elif FLAGS.suite == "decode_speed":
         decode_speed()
     else:
         speed()
+
+
+def spa():
+    """spa->eng, 30 minutes a run: the Transformer with default flags (two seeds: greedy,
+    beam 5 with a dev-tuned length penalty, the mean of its last 5 checkpoints, <unk>
+    replacement, and the two seeds' ensemble) beside the best RNN of issue 13's flags."""
+    data = [f"--train_file={FLAGS.spa_file}", "--reverse", "--test_size=2000",
+            "--dev_size=1000"]
+    splits = spa_splits()
+    minutes = FLAGS.minutes or 30
+    rows, transformers = [], {}
+
+    def wanted(name):
+        return not FLAGS.only or name in FLAGS.only
+
+    for seed in (0, 1):
+        name = f"transformer_s{seed}"
+        if not wanted(name):
+            continue
+        model_dir = pathlib.Path(FLAGS.root) / f"spa_{name}"
+        m = run(model_dir.name, *data, f"--seed={seed}", minutes=minutes)
+        alpha, _, beam = dev_tuned_beam(model_dir, splits)
+        transformers[seed] = (model_dir, alpha)
+        averaged = evaluate(model_dir, splits, "test", alpha, "--average_last=5", tag="_avg5")
+        unk = evaluate(model_dir, splits, "test", alpha, "--replace_unknown", tag="_unk")
+        rows.append([f"transformer, default flags, seed {seed}", m["train_steps"],
+                     m["bleu_greedy"], alpha, beam, averaged, unk, m["tokens_per_second"],
+                     beam / SPA_BASELINE_BLEU])
+    if len(transformers) == 2:
+        (a, alpha), (b, _) = transformers[0], transformers[1]
+        ensemble = evaluate(f"{a},{b}", splits, "test", alpha, tag="_ensemble")
+        rows.append(["transformer, ensemble of seeds 0 and 1", "", "", alpha, ensemble, "", "",
+                     "", ensemble / SPA_BASELINE_BLEU])
+    if wanted("rnn"):
+        model_dir = pathlib.Path(FLAGS.root) / "spa_rnn_scaled_luong"
+        m = run(model_dir.name, *data, "--architecture=rnn", "--attention=scaled_luong",
+                "--tokens_per_batch=2048", "--decay_steps=3000", minutes=minutes)
+        alpha, _, beam = dev_tuned_beam(model_dir, splits)
+        rows.append(["rnn + scaled_luong (bi-GRU 256)", m["train_steps"], m["bleu_greedy"],
+                     alpha, beam, "", "", m["tokens_per_second"], beam / SPA_BASELINE_BLEU])
+    table(rows, ["model", "steps", "BLEU greedy", "dev-tuned a", "BLEU beam 5",
+                 "beam 5, last 5 averaged", "beam 5, <unk> replaced", "tgt tok/s",
+                 f"beam BLEU / {SPA_BASELINE_BLEU}"])
 
 
 def against_keras():
