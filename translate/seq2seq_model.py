@@ -8,8 +8,13 @@ import keras
 class Seq2SeqModel(keras.Model):
     """Keeps the `ModelConfig` and serializes through it.
 
-    Subclasses provide `encode(source)`, `call(inputs)` and
-    `decoding_step(memory, mask)` (see `translate.decoding`).
+    Subclasses provide `encode(source)`, `call(inputs)`,
+    `call_with_attention(inputs)` (the logits and the attention [B, T, S]
+    that guided alignment supervises), `decoding_step(memory, mask)` (see
+    `translate.decoding`), `attention_dims` (E of the step alignments
+    [R, *E, S]) and `head_mean(alignments [..., *E, S]) -> [..., S]` (the
+    one [T, S] view: the default of plots, the SavedModel's `attention`,
+    hard alignments and the coverage penalty).
     """
 
     def __init__(self, config, **kwargs):

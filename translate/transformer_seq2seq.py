@@ -76,8 +76,12 @@ class _Block(keras.layers.Layer):
 class TransformerSeq2Seq(Seq2SeqModel):
     """Pre-LN Transformer (Xiong et al. 2020) with sinusoidal positions.
 
-    Letters: B batch, S source length, T target length, D = units, N heads,
-    V vocab.
+    Letters: B batch, S source length, T target length, D = units, L layers,
+    N heads, V vocab.
+
+    Its decoding alignments are the cross-attention of every decoder layer
+    and head ([R, L, N, S] a step, `attention_dims` = (L, N)); its head mean
+    (`head_mean`) is that of the last layer.
 
     Call arguments:
         inputs: dict with "source" int32 [B, S], "decoder_in" int32 [B, T].
@@ -118,25 +122,43 @@ class TransformerSeq2Seq(Seq2SeqModel):
             x, _ = block(x, mask, training=training)
         return self.encoder_norm(x), mask, None
 
+    @property
+    def attention_dims(self):
+        """E of the decoding alignments: (L, N)."""
+        return (self.config.num_layers, self.config.heads)
+
+    @staticmethod
+    def head_mean(alignments):
+        """Alignments [..., L, N, S] -> the last layer's head mean [..., S]."""
+        return ops.mean(alignments[..., -1, :, :], axis=-2)
+
     def _decode_hidden(self, decoder_in, memory, memory_mask, training=False):
-        """-> (normed decoder states [B, T, D], last cross-attention [B, T, S] head-averaged)."""
+        """-> (normed decoder states [B, T, D], the cross-attention weights of every layer:
+        a list of L [B, N, T, S], in the compute dtype)."""
         mask = ops.not_equal(decoder_in, 0)
         # Position 0 holds BOS (1), so the mask is True there even for an all-pad row.
         x = self._embed(self.tgt_embedding, decoder_in, training)
-        weights = None
+        layer_weights = []
         for block in self.decoder_blocks:
             x, weights = block(x, mask, memory, memory_mask, causal=True, training=training)
-        return self.decoder_norm(x), ops.mean(ops.cast(weights, "float32"), axis=1)
+            layer_weights.append(weights)
+        return self.decoder_norm(x), layer_weights
 
     def decode(self, decoder_in, memory, memory_mask, training=False):
-        """-> (logits float32 [B, T, V], last cross-attention [B, T, S] averaged over heads)."""
-        hidden, weights = self._decode_hidden(decoder_in, memory, memory_mask, training)
-        return ops.cast(self.output_layer(hidden), "float32"), weights
+        """-> (logits float32 [B, T, V], the last layer's cross-attention [B, T, S] averaged
+        over heads, float32)."""
+        hidden, layer_weights = self._decode_hidden(decoder_in, memory, memory_mask, training)
+        attention = ops.mean(ops.cast(layer_weights[-1], "float32"), axis=1)
+        return ops.cast(self.output_layer(hidden), "float32"), attention
+
+    def call_with_attention(self, inputs, training=False):
+        """Like `call`, and the attention guided alignment supervises: (logits float32
+        [B, T, V], the last layer's head mean [B, T, S] float32)."""
+        memory, mask, _ = self.encode(inputs["source"], training=training)
+        return self.decode(inputs["decoder_in"], memory, mask, training=training)
 
     def call(self, inputs, training=False):
-        memory, mask, _ = self.encode(inputs["source"], training=training)
-        logits, _ = self.decode(inputs["decoder_in"], memory, mask, training=training)
-        return logits
+        return self.call_with_attention(inputs, training=training)[0]
 
     def initial_decoding_state(self, batch_size, max_length):
         """The step state: the decoded prefix, int32 [B, T_max] (0 = not yet decoded)."""
@@ -152,10 +174,17 @@ class TransformerSeq2Seq(Seq2SeqModel):
             t_max = ops.shape(prefix)[1]
             here = ops.equal(ops.arange(t_max)[None, :], t)  # [1, T_max]
             prefix = ops.where(here, ops.cast(tokens, "int32")[:, None], prefix)
-            hidden, weights = self._decode_hidden(prefix, memory, mask)  # [N, T_max, D|S]
+            hidden, layer_weights = self._decode_hidden(prefix, memory, mask)
             picked = ops.cast(here, "float32")[..., None]  # [1, T_max, 1]
             last = ops.sum(ops.cast(hidden, "float32") * picked, axis=1)  # [N, D]
             logits = ops.cast(self.output_layer(ops.cast(last, hidden.dtype)), "float32")
-            return logits, [prefix], ops.sum(weights * picked, axis=1)
+            step_weights = [ops.sum(ops.cast(w, "float32") * picked[:, None], axis=2)
+                            for w in layer_weights]  # L x [N, heads, S]
+            return logits, [prefix], self._step_alignments(step_weights)
 
         return step
+
+    def _step_alignments(self, layer_weights):
+        """The alignments a decoding step returns, from the cross-attention weights of that
+        step in every layer (a list of L [R, N, S]): float32 [R, L, N, S]."""
+        return ops.stack([ops.cast(w, "float32") for w in layer_weights], axis=1)
