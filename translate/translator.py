@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from translate import decoding
+from translate import alignment, decoding
 from translate.tokenizer import BOS, EOS
 
 
@@ -18,15 +18,23 @@ class Translation:
         text: the detokenized translation.
         source_pieces: the source tokens, for plot axes (EOS included).
         target_pieces: the output tokens (EOS included when produced).
-        alignments: float32 [T, S], the attention history of this hypothesis.
+        attention: the attention history of this hypothesis (the steps that made its
+            tokens, along its own beam): float32 [T, S] for the RNN (or a translator that
+            keeps only the head mean), [L, N, T, S] for the Transformer (the cross-attention
+            of every decoder layer and head).
         score: the (penalized) score that ranked it.
     """
 
     text: str
     source_pieces: list
     target_pieces: list
-    alignments: np.ndarray
+    attention: np.ndarray
     score: float
+
+    @property
+    def alignments(self):
+        """float32 [T, S]: the head mean of the last layer (the RNN's one attention)."""
+        return alignment.select_heads(self.attention, alignment.Heads("mean"))
 
 
 class Translator:
@@ -40,10 +48,13 @@ class Translator:
         n_best: hypotheses kept per sentence.
         max_ratio, max_extra: the output may be up to
             `max_ratio * source_length + max_extra` tokens long.
+        all_heads: keep every layer's and head's attention (the Transformer's
+            `Translation.attention` is [L, N, T, S]); False keeps only the head mean
+            ([T, S]), which decodes faster when the heads are not looked at.
     """
 
     def __init__(self, model, src_tokenizer, tgt_tokenizer, beam_width=1, length_penalty=0.0,
-                 coverage_penalty=0.0, n_best=1, max_ratio=2.0, max_extra=10):
+                 coverage_penalty=0.0, n_best=1, max_ratio=2.0, max_extra=10, all_heads=True):
         if beam_width < 1 or n_best < 1 or n_best > beam_width:
             raise ValueError(
                 "Expected 1 <= n_best <= beam_width. "
@@ -58,12 +69,28 @@ class Translator:
         self.n_best = n_best
         self.max_ratio = max_ratio
         self.max_extra = max_extra
+        self.all_heads = bool(all_heads)
+        # E of the decoded alignments [B, N, T, *E, S]: the model's, or none for the head mean.
+        self.attention_dims = tuple(model.attention_dims) if all_heads else ()
         self.decode_batch = tf.function(self._decode_batch, reduce_retracing=True)
 
     def _initial_state(self, states, batch, max_lengths):
         if hasattr(self.model, "initial_decoding_state"):
             return self.model.initial_decoding_state(batch, tf.reduce_max(max_lengths) + 1)
         return states
+
+    def _step_fn(self, memory, mask):
+        """The model's step function; without `all_heads`, its alignments [R, *E, S] reduced
+        to their head mean [R, S] at every step."""
+        step = self.model.decoding_step(memory, mask)
+        if self.attention_dims == tuple(self.model.attention_dims):
+            return step
+
+        def mean_step(tokens, states, t):
+            logits, states, alignments = step(tokens, states, t)
+            return logits, states, self.model.head_mean(alignments)
+
+        return mean_step
 
     def _decode_batch(self, source):
         """source int32 [B, S] (EOS-terminated, 0-padded) -> `decoding.DecodeOutput`."""
@@ -76,22 +103,25 @@ class Translator:
         states = self._initial_state(states, batch, max_lengths)
         source_length = tf.shape(source)[1]
         if self.beam_width == 1:
-            step = self.model.decoding_step(memory, mask)
+            step = self._step_fn(memory, mask)
             return decoding.greedy_decode(
-                step, states, tf.fill([batch], BOS), EOS, max_lengths, source_length
+                step, states, tf.fill([batch], BOS), EOS, max_lengths, source_length,
+                alignment_dims=self.attention_dims,
             )
         k = self.beam_width
         memory, mask, states = decoding.tile_beams((memory, mask, states), k)
-        step = self.model.decoding_step(memory, mask)
+        step = self._step_fn(memory, mask)
+        # The coverage penalty sums the head mean, whichever heads are kept.
         return decoding.beam_search(
             step, states, batch, k, BOS, EOS, max_lengths, source_length,
             length_penalty=self.length_penalty, coverage_penalty=self.coverage_penalty,
             n_best=self.n_best, source_lengths=source_lengths,
+            alignment_dims=self.attention_dims, coverage_alignments=self.model.head_mean,
         )
 
     def translate_ids(self, source_ids, batch_size=64, progress=None):
         """Decodes lists of source ids (no EOS) in order; returns per sentence a
-        list of `n_best` (token ids, alignments [T, S], score).
+        list of `n_best` (token ids, attention [T, S] or [L, N, T, S], score).
 
         `progress`, if given, is called with the number of sentences decoded so far after
         each batch."""
@@ -111,8 +141,10 @@ class Translator:
                 hyps = []
                 for n in range(tokens.shape[1]):
                     length = int(lengths[r, n])
-                    hyps.append((tokens[r, n, :length].tolist(),
-                                 alignments[r, n, :length, :len(rows[r])], float(scores[r, n])))
+                    # [T, *E, S] -> [*E, T, S]
+                    attention = np.moveaxis(alignments[r, n, :length, ..., :len(rows[r])], 0, -2)
+                    hyps.append((tokens[r, n, :length].tolist(), attention,
+                                 float(scores[r, n])))
                 results.append((int(i), hyps))
             if progress is not None:
                 progress(len(results))
@@ -133,9 +165,9 @@ class Translator:
                     text=self.tgt_tokenizer.decode(ids),
                     source_pieces=source_pieces,
                     target_pieces=[self.tgt_tokenizer.id_to_piece(i) for i in ids],
-                    alignments=alignments,
+                    attention=attention,
                     score=score,
                 )
-                for ids, alignments, score in hyps
+                for ids, attention, score in hyps
             ])
         return out
