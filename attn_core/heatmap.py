@@ -104,8 +104,8 @@ def plot_attention_grid(
     rows, columns, t_q, t_k = weights.shape
     # Each cell gets about the room of a single heatmap, the whole figure at most 40 inches.
     cell_w, cell_h = min(1.0 + 0.3 * t_k, 8.0), min(1.0 + 0.3 * t_q, 8.0)
-    fig = Figure(figsize=(min(1.5 + cell_w * columns, 40.0), min(1.0 + cell_h * rows, 40.0)),
-                 dpi=100)
+    fig = Figure(figsize=(min(2.5 + cell_w * columns, 40.0), min(2.0 + cell_h * rows, 40.0)),
+                 dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, columns, squeeze=False)
     top = float(weights.max()) if weights.size else 1.0

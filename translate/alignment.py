@@ -30,12 +30,14 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from translate.data_error import DataError
-from translate.tokenizer import SPECIAL_TOKENS, word_tokens
+from translate.tokenizer import BOS, EOS, PAD, SPECIAL_TOKENS, word_tokens
 
 Link = tuple[int, int]
 _HEADS = re.compile(r"(\d+):(\d+)")
 _LINK = re.compile(r"(\d+)([-?])(\d+)")
 _SENTENCEPIECE_SPACE = "\u2581"
+# Pieces that are no word (an unknown word, "<unk>", is one).
+_NO_WORD = frozenset(SPECIAL_TOKENS[i] for i in (PAD, BOS, EOS))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,31 +135,30 @@ def word_ids(pieces: Sequence[str], kind: str = "word",
     """Maps a sentence's pieces to its words.
 
     Args:
-        pieces: The tokenizer's pieces of the sentence (specials such as "</s>" included or
-            not).
+        pieces: The tokenizer's pieces of the sentence (EOS "</s>", BOS and padding included
+            or not).
         kind: The tokenizer's kind: "word" (each piece is a word) or "sentencepiece" (pieces
             with "▁" for spaces, mapped to the word-level tokens of their text).
         lang: The language, for the word-level tokens of a subword sentence.
 
     Returns:
-        (the word index of every piece, -1 for specials; the words).
+        (the word index of every piece, -1 for EOS, BOS and padding; the words).
     """
     if kind == "word":
         ids, words = [], []
         for piece in pieces:
-            if piece in SPECIAL_TOKENS:
+            if piece in _NO_WORD:
                 ids.append(-1)
             else:
                 ids.append(len(words))
                 words.append(piece)
         return ids, words
-    text = "".join(p for p in pieces if p not in SPECIAL_TOKENS).replace(_SENTENCEPIECE_SPACE,
-                                                                         " ")
+    text = "".join(p for p in pieces if p not in _NO_WORD).replace(_SENTENCEPIECE_SPACE, " ")
     words = word_tokens(text, lang)
     word_spans = _spans(text, words)
     ids, position = [], 0
     for piece in pieces:
-        if piece in SPECIAL_TOKENS:
+        if piece in _NO_WORD:
             ids.append(-1)
             continue
         chars = piece.replace(_SENTENCEPIECE_SPACE, " ")
@@ -169,6 +170,12 @@ def word_ids(pieces: Sequence[str], kind: str = "word",
         first = start + offset if offset < len(chars) else end
         ids.append(_word_at(word_spans, first))
     return ids, words
+
+
+def sentence_words(tokenizer, text: str) -> list[str]:
+    """The words of `text` for a model with `tokenizer` (a `translate.tokenizer.Tokenizer`):
+    its pieces for a word-level one, else the word-level tokens of the text."""
+    return word_ids(tokenizer.pieces(text), tokenizer.kind, tokenizer.lang)[1]
 
 
 def _word_at(spans, position):

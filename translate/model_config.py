@@ -63,3 +63,11 @@ class ModelConfig:
         if self.architecture == "transformer" and self.units % self.heads:
             raise ValueError(f"Expected `units` divisible by `heads`. "
                              f"Received: units={self.units}, heads={self.heads}")
+
+    @property
+    def attention_dims(self):
+        """The dims E of the model's decoding alignments [R, *E, S]: (decoder layers, heads)
+        for the transformer, none for the rnn's one attention."""
+        if self.architecture == "transformer":
+            return (self.num_layers, self.heads)
+        return ()

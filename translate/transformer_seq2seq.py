@@ -125,7 +125,7 @@ class TransformerSeq2Seq(Seq2SeqModel):
     @property
     def attention_dims(self):
         """E of the decoding alignments: (L, N)."""
-        return (self.config.num_layers, self.config.heads)
+        return self.config.attention_dims
 
     @staticmethod
     def head_mean(alignments):

@@ -151,6 +151,28 @@ class Translator:
         results.sort(key=lambda item: item[0])
         return [hyps for _, hyps in results]
 
+    def word_alignment(self, translation, heads=None):
+        """The hard word alignment of a `Translation`: links (source word, target word),
+        0-based, EOS left out (see `translate.alignment`).
+
+        Args:
+            translation: one of `translate`'s.
+            heads: an `alignment.Heads`: "L:H" or the head mean (the default; "all" too).
+        """
+        heads = heads if heads is not None and heads.kind == "one" else alignment.Heads("mean")
+        src, tgt = self.src_tokenizer, self.tgt_tokenizer
+        source_ids, _ = alignment.word_ids(translation.source_pieces, src.kind, src.lang)
+        target_ids, _ = alignment.word_ids(translation.target_pieces, tgt.kind, tgt.lang)
+        return alignment.hard_alignment(alignment.select_heads(translation.attention, heads),
+                                        target_ids, source_ids)
+
+    def alignment_error_rate(self, translations, gold, heads=None):
+        """The corpus AER of the hard word alignments of `translations` (one a sentence)
+        against `gold` (`alignment.GoldAlignment`s, as many); `heads` as for
+        `word_alignment`."""
+        return alignment.alignment_error_rate(
+            [self.word_alignment(t, heads) for t in translations], gold)
+
     def translate(self, sentences, batch_size=64, progress=None):
         """Translates strings; returns, per sentence, its `n_best` `Translation`s.
 
