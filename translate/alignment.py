@@ -225,6 +225,34 @@ def hard_alignment(attention, target_ids: Sequence[int], source_ids: Sequence[in
     return sorted((int(np.argmax(row)), j) for j, row in enumerate(words))
 
 
+@dataclasses.dataclass(frozen=True)
+class CorpusAlignments:
+    """The gold word links of a corpus's pairs, split by split and in the order of its
+    `Corpus`: one list of (source word, target word) links a pair.
+
+    Attributes:
+        train, dev, test: The links of each split's pairs (train may be None: not made).
+    """
+
+    train: list | None
+    dev: list
+    test: list
+
+
+def piece_links(links: Iterable[Link], source_ids: Sequence[int],
+                target_ids: Sequence[int]) -> list[Link]:
+    """Word links -> links of the pieces of the words (every piece of source word i with
+    every piece of target word j), with the word of every piece (`word_ids`)."""
+    source_pieces: dict[int, list[int]] = {}
+    for piece, word in enumerate(source_ids):
+        source_pieces.setdefault(word, []).append(piece)
+    target_pieces: dict[int, list[int]] = {}
+    for piece, word in enumerate(target_ids):
+        target_pieces.setdefault(word, []).append(piece)
+    return sorted({(p, q) for i, j in links for p in source_pieces.get(i, ())
+                   for q in target_pieces.get(j, ())})
+
+
 def format_pharaoh(links: Iterable[Link]) -> str:
     """Links as a Pharaoh line: "i-j" pairs, sorted, space-separated."""
     return " ".join(f"{i}-{j}" for i, j in sorted(set(links)))
@@ -241,6 +269,12 @@ class GoldAlignment:
 
     sure: frozenset
     possible: frozenset
+
+    @classmethod
+    def of_links(cls, links: Iterable[Link]) -> "GoldAlignment":
+        """Sure links only (every link is also possible)."""
+        links = frozenset((int(i), int(j)) for i, j in links)
+        return cls(links, links)
 
 
 def parse_pharaoh(line: str) -> GoldAlignment:

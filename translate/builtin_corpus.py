@@ -360,3 +360,39 @@ def gold_alignment(source: str, target: str, pair: str = "en-fr",
 def gold_alignments(pairs: Sequence[Pair], pair: str = "en-fr") -> list[list[Link]]:
     """`gold_alignment` of every (source, target) of `pairs`."""
     return [gold_alignment(source, target, pair) for source, target in pairs]
+
+
+def corpus_alignments(corpus: Corpus, pair: str = "en-fr", tokenizers=None, train: bool = True,
+                      progress: Callable[[int], None] | None = None):
+    """The gold word alignments of a built-in `corpus`, split by split.
+
+    Args:
+        corpus: Made by `builtin_corpus` for `pair`.
+        pair: Its language pair.
+        tokenizers: Optional (source, target) `Tokenizer`s: word-level ones give their
+            (cached) pieces as the words, which saves tokenizing again.
+        train: Also the training split's (else its `train` is None).
+        progress: Called now and then with the number of pairs done.
+
+    Returns:
+        A `translate.alignment.CorpusAlignments`.
+    """
+    from translate.alignment import CorpusAlignments
+
+    done = 0
+
+    def links(pairs):
+        nonlocal done
+        out = []
+        for source, target in pairs:
+            tokens = [tok.pieces(text) if tok is not None and tok.kind == "word" else None
+                      for tok, text in zip(tokenizers or (None, None), (source, target),
+                                           strict=True)]
+            out.append(gold_alignment(source, target, pair, *tokens))
+            done += 1
+            if progress is not None and done % 1000 == 0:
+                progress(done)
+        return out
+
+    return CorpusAlignments(train=links(corpus.train) if train else None,
+                            dev=links(corpus.dev), test=links(corpus.test))

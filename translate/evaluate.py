@@ -12,7 +12,8 @@ Pharaoh format: `i-j` sure links, `i?j` possible ones, 0-based source and target
 indices, one line a sentence; words as in translate.translate --alignment_format), it also
 reports the alignment error rate (Och & Ney) of the hard alignments of the attention of
 the translations (each target word to its most attended source word, EOS left out) for
---attention_heads; `all` reports the head mean and every layer:head, and names the best.
+--attention_heads; `all` reports the head mean ("aer") and every layer:head
+("aer_by_head"), and names the best ("aer_best_head").
 AER compares the links of the model's own translation with the reference's, so a sentence
 translated with other words counts against it ("aer_same_words" counts those that match).
 The file is checked against the sentences (line count, indices in range) before decoding.
@@ -90,13 +91,13 @@ def aer_scores(translator, best, gold, reference_words, heads):
     if heads.kind != "all":
         scores["aer"] = translator.alignment_error_rate(best, gold, heads)
         return scores
-    by_head = {"mean": translator.alignment_error_rate(best, gold)}
+    by_head = {}
     layers, count = translator.model.attention_dims or (1, 1)
     for layer in range(layers):
         for head in range(count):
             choice = alignment.Heads("one", layer, head)
             by_head[str(choice)] = translator.alignment_error_rate(best, gold, choice)
-    return scores | {"aer": by_head["mean"], "aer_by_head": by_head,
+    return scores | {"aer": translator.alignment_error_rate(best, gold), "aer_by_head": by_head,
                      "aer_best_head": min(by_head, key=by_head.get)}
 
 
@@ -138,7 +139,8 @@ def main(argv):
         best_head = (f"; best layer:head {scores['aer_best_head']}: "
                      f"{scores['aer_by_head'][scores['aer_best_head']]:.4f}"
                      if "aer_best_head" in scores else "")
-        print(f"AER {scores['aer']:.4f} (attention heads {scores['attention_heads']}{best_head}; "
+        print(f"AER {scores['aer']:.4f} (attention heads {scores['attention_heads']}"
+              f"{' (their mean)' if 'aer_best_head' in scores else ''}{best_head}; "
               f"{scores['aer_same_words']}/{len(sources)} translations have the reference's "
               "words)")
 

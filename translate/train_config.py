@@ -40,6 +40,10 @@ class TrainConfig:
         beam_width: Beam width of the final test evaluation (1: greedy).
         length_penalty: GNMT length penalty alpha of the final beam search (0: none).
         coverage_penalty: GNMT coverage penalty beta of the final beam search (0: none).
+        guided_alignment_weight: Weight of the guided-alignment loss, the cross-entropy of
+            the attention (the rnn's; the head mean of the transformer's last decoder layer)
+            against gold word alignments, where the corpus has them (the built-in one);
+            0: none.
     """
 
     tokens_per_batch: int = 4096
@@ -57,7 +61,11 @@ class TrainConfig:
     beam_width: int = 1
     length_penalty: float = 0.0
     coverage_penalty: float = 0.0
+    guided_alignment_weight: float = 1.0
 
     def __post_init__(self):
         require_positive_ints(self, "tokens_per_batch", "max_length", "max_steps", "eval_every",
                               "beam_width")
+        if not self.guided_alignment_weight >= 0.0:
+            raise ValueError("Expected `guided_alignment_weight` >= 0. Received: "
+                             f"guided_alignment_weight={self.guided_alignment_weight}")
