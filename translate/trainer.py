@@ -317,7 +317,7 @@ class Trainer:
         self._agreed_seconds = 0.0
         self._window = [0.0, time.perf_counter()]  # target tokens since, and start of, the window
         self._shown = {}
-        self._greedy = self._greedy_heads = None
+        self._greedy = None
         self.guided_loss = 0.0
         self.ckpts = self.best = self.writer = self.progress = None
 
@@ -657,13 +657,13 @@ class Trainer:
         else:
             self.log(message)
 
-    def greedy_translator(self, all_heads=False):
+    def greedy_translator(self):
         """One greedy `Translator` for every evaluation, so that its decoder is traced once
-        (one more that keeps every head, for the attention images)."""
+        (TensorFlow warns when the decoders of all translators retrace often). It keeps every
+        head, for the attention images."""
         if self._greedy is None:
-            self._greedy = Translator(self.model, *self.tokenizers, all_heads=False)
-            self._greedy_heads = Translator(self.model, *self.tokenizers, all_heads=True)
-        return self._greedy_heads if all_heads else self._greedy
+            self._greedy = Translator(self.model, *self.tokenizers)
+        return self._greedy
 
     def _gold(self, split, count=None):
         """The gold links of the first `count` pairs of a split, or None."""
@@ -683,8 +683,7 @@ class Trainer:
         writer.scalars(state.step, {"eval/bleu": bleu, "eval/chrf": chrf}
                        | ({"eval/aer": aer[0]} if aer else {}))
         fixed = self.corpus.dev[:FIXED_DEV_SENTENCES]
-        for i, out in enumerate(self.greedy_translator(all_heads=True).translate(
-                [s for s, _ in fixed])):
+        for i, out in enumerate(greedy.translate([s for s, _ in fixed])):
             out = out[0]
             writer.attention_image(f"attention/dev_{i}", state.step, out.alignments,
                                    x_labels=out.source_pieces, y_labels=out.target_pieces)

@@ -112,3 +112,10 @@ def test_read_pharaoh_names_file_and_line(tmp_path):
         alignment.read_pharaoh(path)
     with pytest.raises(DataError, match=r"missing.align: cannot read"):
         alignment.read_pharaoh(tmp_path / "missing.align")
+
+
+def test_piece_links_cover_every_piece_of_linked_words():
+    # Source pieces: word 0 in two pieces, word 1, EOS; target: word 0, word 1 in two pieces.
+    links = alignment.piece_links([(0, 1), (1, 0)], [0, 0, 1, -1], [0, 1, 1])
+    assert links == [(0, 1), (0, 2), (1, 1), (1, 2), (2, 0)]
+    assert alignment.piece_links([(0, 0), (5, 0)], [0], [0]) == [(0, 0)]
