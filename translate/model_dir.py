@@ -8,6 +8,9 @@
       source.tokenizer.json, target.tokenizer.json (+ .model for SentencePiece)
       checkpoints/, best/              attn_core.checkpoint managers (best = by dev BLEU)
       metrics.json, events.out.tfevents.*, attention/*.png, test_translations.txt
+      data/{dev,test}.{src,ref,align}  with gold alignments (the built-in corpus): the dev and
+                                       test pairs and their gold word links (Pharaoh), for
+                                       translate.evaluate --ref_alignments
 
 The general rules (lock, resume, atomic writes) are those of `attn_core.model_dir`; this
 module knows the files of translate's runs.
