@@ -245,3 +245,26 @@ def test_decoded_attention_is_that_of_each_hypothesis_own_steps(request, fixture
                 forced = np.stack([np.asarray(w)[0] for w in layers])  # [L, N, T, S]
             assert attention.shape == forced.shape
             np.testing.assert_allclose(attention, forced, atol=1e-5)
+
+
+def test_gold_word_links_map_to_the_pieces_of_a_subword_model():
+    """en-de with SentencePiece: every piece of a linked word pair is linked, and only
+    those."""
+    from translate import alignment
+    from translate.trainer import _token_links
+
+    data = builtin_corpus.builtin_corpus("en-de", train_size=150, dev_size=2, test_size=2,
+                                         seed=2)
+    pairs = data.train[:40]
+    tokenizers = tuple(Tokenizer.fit([p[side] for p in data.train], lang,
+                                     kind="sentencepiece", vocab_size=120)
+                       for side, lang in ((0, "en"), (1, "de")))
+    word_links = builtin_corpus.gold_alignments(pairs, "en-de")
+    for (source, target), words, pieces in zip(pairs, word_links,
+                                               _token_links(pairs, word_links, tokenizers),
+                                               strict=True):
+        source_ids, _ = alignment.word_ids(tokenizers[0].pieces(source), "sentencepiece", "en")
+        target_ids, _ = alignment.word_ids(tokenizers[1].pieces(target), "sentencepiece", "de")
+        expected = {(p, q) for p, i in enumerate(source_ids) for q, j in enumerate(target_ids)
+                    if (i, j) in set(words)}
+        assert set(pieces) == expected and expected
