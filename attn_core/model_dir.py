@@ -17,8 +17,8 @@ A model directory holds one run: its saved configs, checkpoints, TensorBoard eve
    umask.
 
 Output files of the tools (`--output_file`, plots, exports) go through `prepare_output_file`
-and `prepare_output_dir`: their folders are created, and a path through an existing file is
-a `UserError` before any work is done.
+and `prepare_output_dir`: their folders are created (unless a tool asks for an existing
+folder), and a path through an existing file is a `UserError` before any work is done.
 """
 
 import contextlib
@@ -161,17 +161,30 @@ def reconcile_config(saved: Mapping[str, Any] | None, given: Mapping[str, Any],
     return merged
 
 
-def prepare_output_file(path: str | os.PathLike, flag: str) -> pathlib.Path:
+def prepare_output_file(path: str | os.PathLike, flag: str,
+                        create_folder: bool = True) -> pathlib.Path:
     """Checks an output file's path and creates its folder, before any work is done.
+
+    Args:
+        path: The file.
+        flag: The flag named in errors.
+        create_folder: False: the folder must exist already (for a file that goes beside
+            the user's other files, where a typo in the folder is more likely than a new
+            folder).
 
     Raises:
         UserError: If the path is a directory, or goes through an existing file, or its
-            folder can't be created.
+            folder can't be created (or, without `create_folder`, does not exist).
     """
     path = pathlib.Path(path).expanduser()
     if path.is_dir():
         raise UserError(f"Expected {flag} to name a file. Received: {path} is a directory")
     _check_not_through_file(path.parent, f"the folder of {flag}={path}")
+    if not create_folder:
+        if not path.parent.is_dir():
+            raise UserError(f"Expected the folder of {flag}={path} to exist. Received: "
+                            f"{path.parent} does not exist")
+        return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -7,7 +7,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from attn_core.heatmap import figure_to_png_bytes, plot_attention
+from attn_core.heatmap import figure_to_png_bytes, plot_attention, plot_attention_grid
 
 _TAG = re.compile(r"[\w.\-]+(/[\w.\-]+)+")
 
@@ -115,7 +115,39 @@ class SummaryWriter:
                 match its shape.
         """
         _check_tag(tag)
-        png = figure_to_png_bytes(plot_attention(weights, x_labels, y_labels, title))
+        return self._attention_png(tag, step, plot_attention(weights, x_labels, y_labels, title))
+
+    def attention_grid_image(
+        self,
+        tag: str,
+        step: int,
+        weights,
+        x_labels: Sequence[str] | None = None,
+        y_labels: Sequence[str] | None = None,
+        title: str | None = None,
+    ) -> pathlib.Path:
+        """Renders a grid of attention matrices (`heatmap.plot_attention_grid`: layers as
+        rows, heads as columns) as an image summary and also saves it as a PNG.
+
+        Args:
+            tag: Namespaced tag, e.g. `"attention/dev_0_heads"`.
+            step: Global step.
+            weights: Array-like of shape `[R, C, T_q, T_k]`.
+            x_labels, y_labels, title: As for `attention_image`.
+
+        Returns:
+            The PNG path, named as by `attention_image`.
+
+        Raises:
+            ValueError: If the tag has no namespace, `weights` is not 4-D or the labels do not
+                match its shape.
+        """
+        _check_tag(tag)
+        return self._attention_png(tag, step,
+                                   plot_attention_grid(weights, x_labels, y_labels, title))
+
+    def _attention_png(self, tag, step, figure):
+        png = figure_to_png_bytes(figure)
         path = self.logdir / "attention" / f"{tag.replace('/', '_')}_{int(step)}.png"
         if not self.enabled:
             return path

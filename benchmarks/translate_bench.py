@@ -6,6 +6,7 @@ r"""translate benchmarks: each row is a real `python -m translate.train` run.
     python -m benchmarks.translate_bench --suite=speed
     python -m benchmarks.translate_bench --suite=keras     # vs the TF tutorial's Keras model
     python -m benchmarks.translate_bench --suite=decode_speed [--model_dir=D]
+    python -m benchmarks.translate_bench --suite=aer --minutes=4   # attention AER, built-in
 
 Every run writes its model directory under --root and its metrics.json is
 read back; the script prints one table per suite with the figures and, where
@@ -32,7 +33,7 @@ from benchmarks.bench_utils import QUIET_ENV, print_table, run_module, write_row
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("suite", "builtin",
-                  ["builtin", "variants", "spa", "speed", "keras", "decode_speed"],
+                  ["builtin", "variants", "spa", "speed", "keras", "decode_speed", "aer"],
                   "Which table.")
 flags.DEFINE_string("root", "runs/bench", "Where the model directories go.")
 flags.DEFINE_float("minutes", None, "Training budget per run (default: the suite's own).")
@@ -45,6 +46,8 @@ flags.DEFINE_integer("speed_steps", 300, "speed, keras: training steps per run."
 flags.DEFINE_string("json_out", "", "speed, keras: also write the comparison rows as JSON.")
 flags.DEFINE_list("alphas", ["0.6", "1.0", "1.4"],
                   "spa: beam-5 length penalties tried on the dev split; the best is used on test.")
+flags.DEFINE_list("guided_weights", ["0", "1"],
+                  "aer: --guided_alignment_weight of the runs (each model is trained with each).")
 
 flags.DEFINE_string("model_dir", "",
                     "decode_speed: a trained Transformer's model directory (default: train one "
@@ -55,6 +58,8 @@ flags.DEFINE_integer("decode_sentences", 0,
 flags.DEFINE_integer("long_inputs", 64, "decode_speed: long inputs decoded.", lower_bound=1)
 flags.DEFINE_integer("long_tokens", 50,
                      "decode_speed: the fewest source tokens of a long input.", lower_bound=1)
+
+AER_TARGET = 0.2  # the issue's target for the default model on the built-in test set
 
 SPA_BASELINE_BLEU = 39.1  # TF-tutorial design, 30 CPU minutes here (ANCHORS.md)
 SPA_BASELINE_TOKENS = 1400.0
@@ -142,6 +147,8 @@ def main(argv):
         against_keras()
     elif FLAGS.suite == "decode_speed":
         decode_speed()
+    elif FLAGS.suite == "aer":
+        aer_table()
     else:
         speed()
 
@@ -187,6 +194,55 @@ def spa():
     table(rows, ["model", "steps", "BLEU greedy", "dev-tuned a", "BLEU beam 5",
                  "beam 5, last 5 averaged", "beam 5, <unk> replaced", "tgt tok/s",
                  f"beam BLEU / {SPA_BASELINE_BLEU}"])
+
+
+def aer_scores(model_dir, beam_width):
+    """translate.evaluate on the run's built-in test split with its gold alignments, every
+    head: the scores JSON (BLEU, "aer" of the head mean, "aer_by_head", "aer_best_head")."""
+    model_dir = pathlib.Path(model_dir)
+    data = model_dir / "data"
+    out = model_dir / f"aer_beam{beam_width}.json"
+    cmd = [sys.executable, "-m", "translate.evaluate", f"--model_dir={model_dir}",
+           f"--src_file={data / 'test.src'}", f"--ref_file={data / 'test.ref'}",
+           f"--ref_alignments={data / 'test.align'}", "--attention_heads=all",
+           f"--beam_width={beam_width}", f"--output_json={out}"]
+    print("$", " ".join(cmd), flush=True)
+    result = subprocess.run(cmd, env=QUIET_ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    if result.returncode:
+        sys.exit(f"evaluate failed:\n{result.stderr[-3000:]}")
+    return json.loads(out.read_text())
+
+
+def aer_table():
+    """AER of the attention's hard alignments on the built-in en-fr test set (1000 sentences,
+    gold links from the generator), greedy and beam 5, for the 9 RNN attentions and the
+    Transformer (its head mean and its best layer:head), each trained without and with guided
+    alignment (--guided_weights)."""
+    from translate.attention_factory import ATTENTIONS
+
+    models = [(f"rnn+{name}", [f"--attention={name}"]) for name in ATTENTIONS]
+    models.append(("transformer", ["--architecture=transformer"]))
+    rows = []
+    for name, args in models:
+        if FLAGS.only and name not in FLAGS.only:
+            continue
+        for weight in FLAGS.guided_weights:
+            run_name = f"aer_{name.replace('+', '_')}_guided{weight}"
+            m = run(run_name, *args, f"--guided_alignment_weight={weight}", "--beam_width=5",
+                    minutes=FLAGS.minutes or 4)
+            scores = {beam: aer_scores(pathlib.Path(FLAGS.root) / run_name, beam)
+                      for beam in (1, 5)}
+            best = scores[1]["aer_best_head"] if name == "transformer" else None
+            rows.append([name, weight, m["train_steps"], scores[5]["bleu"], scores[1]["aer"],
+                         scores[5]["aer"], best or "-",
+                         scores[1]["aer_by_head"][best] if best else "-",
+                         scores[5]["aer_by_head"][best] if best else "-",
+                         "yes" if min(scores[1]["aer"], scores[5]["aer"]) <= AER_TARGET
+                         else "no"])
+    table(rows, ["model", "guided weight", "steps", "test BLEU (beam 5)", "AER greedy (mean)",
+                 "AER beam 5 (mean)", "best layer:head (greedy)", "AER greedy (best head)",
+                 "AER beam 5 (best head)", f"AER <= {AER_TARGET}"])
 
 
 def against_keras():

@@ -15,8 +15,10 @@ The model is seen only through a step function (`StepFn`):
 with `tokens` int32 [R] (the previous target tokens), `state` a nest of
 tensors each with leading dimension R, `t` an int32 scalar (the step, from 0),
 `logits` float [R, V], `new_state` with the structure and shapes of `state`,
-and `alignments` float [R, S] (0 on padded source positions). R is B for
-greedy decoding and B*K for beam search, with rows ordered batch-major
+and `alignments` float [R, *E, S] (0 on padded source positions), where E
+are the decoder's `alignment_dims`: none for an RNN's one attention ([R, S]),
+(layers, heads) for a Transformer's cross-attention ([R, L, N, S]). R is B
+for greedy decoding and B*K for beam search, with rows ordered batch-major
 (row b*K + k is beam k of sentence b); per-sentence tensors such as the
 encoder memory are tiled to B*K rows with `tile_beams`.
 
@@ -28,16 +30,20 @@ Scores (Wu et al. 2016, "Google's Neural Machine Translation System"):
 
 where |Y| counts the EOS token and the log is clipped at 1e-10 (as OpenNMT
 does). With alpha = beta = 0 the score is the plain sum of log-probabilities.
+The a_{t,s} of the coverage penalty are one [S] distribution per step: with
+extra alignment dims, `beam_search`'s `coverage_alignments` reduces them (by
+default, the mean over E).
 """
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import tensorflow as tf
 
 __all__ = [
     "BeamState",
+    "CoverageFn",
     "DecodeOutput",
     "StepFn",
     "beam_search",
@@ -49,6 +55,7 @@ __all__ = [
 ]
 
 StepFn = Callable[[tf.Tensor, Any, tf.Tensor], tuple[tf.Tensor, Any, tf.Tensor]]
+CoverageFn = Callable[[tf.Tensor], tf.Tensor]
 
 _COVERAGE_EPSILON = 1e-10
 _NEG_INF = float("-inf")
@@ -81,9 +88,10 @@ class DecodeOutput(_Nested):
         scores: float32 [B, N]: the final (penalized) score used for ranking,
             descending along N. For greedy decoding, the sum of log-probs.
         log_probs: float32 [B, N]: the unpenalized sum of token log-probs.
-        alignments: float32 [B, N, T, S]: the attention history of each
+        alignments: float32 [B, N, T, *E, S]: the attention history of each
             hypothesis (the alignments of the steps that produced its tokens),
-            0 after its length.
+            0 after its length; E are the `alignment_dims` the decoder was
+            given (none: [B, N, T, S]).
     """
 
     tokens: tf.Tensor
@@ -212,6 +220,7 @@ def greedy_decode(
     source_length: Any,
     static_max_length: int | None = None,
     sampler: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
+    alignment_dims: Sequence[int] = (),
 ) -> DecodeOutput:
     """Batched greedy (argmax) decoding, or random sampling.
 
@@ -235,6 +244,8 @@ def greedy_decode(
         sampler: optional `pick(log_probs float32 [B, V], t int32 []) -> int32 [B]`
             that chooses each sentence's next token instead of the argmax, e.g.
             `translate.sampling.Sampler(...).for_sentences(keys)`.
+        alignment_dims: E, the step alignments' dims between the rows and S
+            (Python ints; default none: [R, S]).
 
     Returns:
         A `DecodeOutput` with N = 1 and `scores == log_probs`: the model's
@@ -242,13 +253,15 @@ def greedy_decode(
         its filtered distribution).
 
     Raises:
-        ValueError: on inputs of the wrong rank or a bad `static_max_length`.
+        ValueError: on inputs of the wrong rank, a bad `static_max_length` or
+            `alignment_dims`, or step alignments of another rank.
         tf.errors.InvalidArgumentError: (when run) if a max length is below 1.
     """
     start_tokens = tf.convert_to_tensor(start_tokens, tf.int32)
     _check_rank(start_tokens, 1, "start_tokens")
     eos_id = tf.convert_to_tensor(eos_id, tf.int32)
     source_length = _source_length(source_length)
+    extra = _alignment_dims(alignment_dims)
     batch_size = _dim(start_tokens, 0)
     max_lengths, buffer_length, loop_length = _prepare_lengths(
         max_lengths, static_max_length, batch_size
@@ -263,9 +276,7 @@ def greedy_decode(
     def body(t, inputs, state, finished, lengths, log_probs, tokens, alignments):
         logits, new_state, step_alignments = step_fn(inputs, state, t)
         step_log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        step_alignments = tf.reshape(
-            tf.cast(step_alignments, tf.float32), [batch_size, source_length]
-        )
+        step_alignments = _step_alignments(step_alignments, [batch_size], extra, source_length)
         if sampler is None:
             ids = tf.argmax(step_log_probs, axis=-1, output_type=tf.int32)
         else:
@@ -276,7 +287,8 @@ def greedy_decode(
         lengths = lengths + tf.cast(active, tf.int32)
         write = tf.logical_and(tf.equal(time_steps, t)[None, :], active[:, None])
         tokens = tf.where(write, ids[:, None], tokens)
-        alignments = tf.where(write[:, :, None], step_alignments[:, None, :], alignments)
+        alignments = tf.where(_expand(write, len(extra) + 1), step_alignments[:, None],
+                              alignments)
         finished = finished | tf.equal(ids, eos_id) | (t + 1 >= max_lengths)
         next_inputs = tf.where(active, ids, eos_id)
         new_state = _restore_shapes(new_state, state)
@@ -290,7 +302,7 @@ def greedy_decode(
         tf.zeros([batch_size], tf.int32),
         tf.zeros([batch_size], tf.float32),
         tf.zeros([batch_size, buffer_length], tf.int32),
-        tf.zeros([batch_size, buffer_length, source_length], tf.float32),
+        tf.zeros([batch_size, buffer_length, *extra, source_length], tf.float32),
     )
     _, _, _, _, lengths, log_probs, tokens, alignments = tf.while_loop(
         cond, body, loop_vars, shape_invariants=_relaxed_shapes(loop_vars)
@@ -319,13 +331,13 @@ class BeamState(_Nested):
         done: bool [B]: sentences that have ended.
         alive_log_probs: float32 [B, K]: accumulated log-probs (-inf for no beam).
         alive_tokens: int32 [B, K, T]: the alive beams' tokens.
-        alive_alignments: float32 [B, K, T, S]: their attention histories.
+        alive_alignments: float32 [B, K, T, *E, S]: their attention histories.
         alive_coverage: float32 [B, K, S]: their attention summed over the steps.
         fin_scores: float32 [B, N]: the finished hypotheses' scores, descending.
         fin_log_probs: float32 [B, N]: their unpenalized log-probs.
         fin_lengths: int32 [B, N]: their lengths, EOS included.
         fin_tokens: int32 [B, N, T]: their tokens.
-        fin_alignments: float32 [B, N, T, S]: their attention histories.
+        fin_alignments: float32 [B, N, T, *E, S]: their attention histories.
     """
 
     t: Any
@@ -348,8 +360,9 @@ class _BeamSearch:
 
     def __init__(self, step_fn, batch_size, beam_width, eos_id, max_lengths, source_length,
                  length_penalty, coverage_penalty, n_best, source_lengths, buffer_length,
-                 loop_length):
+                 loop_length, alignment_dims, coverage_alignments):
         self.step_fn = step_fn
+        self.extra, self.coverage_alignments = alignment_dims, coverage_alignments
         self.batch_size, self.k, self.n_best = batch_size, beam_width, n_best
         self.eos_id, self.max_lengths = eos_id, max_lengths
         self.source_length, self.source_lengths = source_length, source_lengths
@@ -373,13 +386,13 @@ class _BeamSearch:
             done=tf.zeros([b], tf.bool),
             alive_log_probs=tf.tile(first_beam[None, :], [b, 1]),
             alive_tokens=tf.zeros([b, k, t], tf.int32),
-            alive_alignments=tf.zeros([b, k, t, s], tf.float32),
+            alive_alignments=tf.zeros([b, k, t, *self.extra, s], tf.float32),
             alive_coverage=tf.zeros([b, k, s], tf.float32),
             fin_scores=tf.fill([b, n], _NEG_INF),
             fin_log_probs=tf.fill([b, n], _NEG_INF),
             fin_lengths=tf.zeros([b, n], tf.int32),
             fin_tokens=tf.zeros([b, n, t], tf.int32),
-            fin_alignments=tf.zeros([b, n, t, s], tf.float32),
+            fin_alignments=tf.zeros([b, n, t, *self.extra, s], tf.float32),
         )
 
     def running(self, beams):
@@ -405,8 +418,15 @@ class _BeamSearch:
         step_log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
         vocab_size = tf.shape(step_log_probs)[-1]
         step_log_probs = tf.reshape(step_log_probs, [b, k, vocab_size])
-        step_alignments = tf.reshape(tf.cast(step_alignments, tf.float32),
-                                     [b, k, self.source_length])
+        step_alignments = _step_alignments(step_alignments, [b, k], self.extra,
+                                           self.source_length)  # [B, K, *E, S]
+        step_coverage = step_alignments  # [B, K, S]: what the coverage penalty sums
+        if self.extra:
+            step_coverage = tf.reshape(
+                tf.cast(self.coverage_alignments(
+                    tf.reshape(step_alignments, [b * k, *self.extra, self.source_length])),
+                    tf.float32),
+                [b, k, self.source_length])
         num_candidates = 2 * k
         if logits.shape[-1] is not None:
             num_candidates = min(num_candidates, k * logits.shape[-1])
@@ -426,9 +446,11 @@ class _BeamSearch:
             write = tf.equal(self.time_steps, beams.t)[None, None, :]
             hist_tokens = tf.where(write, tokens[:, :, None],
                                    tf.gather(beams.alive_tokens, parents, batch_dims=1))
-            hist_alignments = tf.where(write[..., None], new_alignments[:, :, None, :],
+            hist_alignments = tf.where(_expand(write, len(self.extra) + 1),
+                                       new_alignments[:, :, None],
                                        tf.gather(beams.alive_alignments, parents, batch_dims=1))
-            coverage = tf.gather(beams.alive_coverage, parents, batch_dims=1) + new_alignments
+            coverage = (tf.gather(beams.alive_coverage, parents, batch_dims=1)
+                        + tf.gather(step_coverage, parents, batch_dims=1))
             return hist_tokens, hist_alignments, coverage
 
         # Alive: the K best candidates that did not end.
@@ -508,6 +530,8 @@ def beam_search(
     n_best: int = 1,
     source_lengths: Any = None,
     static_max_length: int | None = None,
+    alignment_dims: Sequence[int] = (),
+    coverage_alignments: CoverageFn | None = None,
 ) -> DecodeOutput:
     """Batched beam search with separate alive and finished hypotheses.
 
@@ -551,6 +575,11 @@ def beam_search(
             and of the T axis of the output; `max_lengths` is clipped to it.
             Needed under XLA (`jit_compile=True`). Without it, T is the
             longest returned length.
+        alignment_dims: E, the step alignments' dims between the rows and S
+            (Python ints; default none: [R, S]).
+        coverage_alignments: with `alignment_dims`, maps the step alignments
+            [R, *E, S] to the [R, S] the coverage penalty sums (e.g. the head
+            mean of a Transformer's last layer); default: their mean over E.
 
     Returns:
         A `DecodeOutput` with the N best finished hypotheses of each sentence,
@@ -560,7 +589,8 @@ def beam_search(
 
     Raises:
         ValueError: on a bad `beam_width`, `n_best`, `coverage_penalty`,
-            `static_max_length`, or inputs of the wrong rank.
+            `static_max_length` or `alignment_dims`, inputs of the wrong rank,
+            or step alignments of another rank.
         tf.errors.InvalidArgumentError: (when run) if a max length is below 1
             or `max_lengths` does not hold `batch_size` entries.
     """
@@ -576,6 +606,10 @@ def beam_search(
         )
     batch_size = _static_or_tensor(batch_size)
     source_length = _source_length(source_length)
+    extra = _alignment_dims(alignment_dims)
+    if coverage_alignments is None:
+        axes = list(range(1, 1 + len(extra)))
+        coverage_alignments = lambda x: tf.reduce_mean(x, axis=axes)  # noqa: E731
     max_lengths, buffer_length, loop_length = _prepare_lengths(
         max_lengths, static_max_length, batch_size
     )
@@ -586,7 +620,7 @@ def beam_search(
     search = _BeamSearch(
         step_fn, batch_size, beam_width, tf.convert_to_tensor(eos_id, tf.int32), max_lengths,
         source_length, length_penalty, coverage_penalty, n_best, source_lengths,
-        buffer_length, loop_length,
+        buffer_length, loop_length, extra, coverage_alignments,
     )
     initial = search.initialize(tf.nest.map_structure(tf.convert_to_tensor, initial_state),
                                 tf.convert_to_tensor(start_id, tf.int32))
@@ -626,6 +660,36 @@ def _source_length(source_length):
             f"Expected source_length >= 1. Received: source_length={source_length}"
         )
     return source_length
+
+
+def _alignment_dims(alignment_dims):
+    """E as a tuple of positive Python ints."""
+    try:
+        dims = tuple(alignment_dims)
+    except TypeError:
+        dims = None
+    if dims is None or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                               for d in dims):
+        raise ValueError("Expected alignment_dims to be a sequence of positive ints. "
+                         f"Received: alignment_dims={alignment_dims!r}")
+    return dims
+
+
+def _step_alignments(alignments, rows, extra, source_length):
+    """The step function's alignments as float32 [*rows, *E, S], their rank checked."""
+    alignments = tf.convert_to_tensor(alignments)
+    rank = alignments.shape.rank
+    if rank is not None and rank != 2 + len(extra):
+        raise ValueError(
+            f"Expected step_fn's alignments of rank {2 + len(extra)} ([R, *E, S] with "
+            f"alignment_dims E={extra}). Received: alignments.shape={alignments.shape}"
+        )
+    return tf.reshape(tf.cast(alignments, tf.float32), [*rows, *extra, source_length])
+
+
+def _expand(mask, count):
+    """`mask` with `count` trailing axes of size 1 (to broadcast over E and S)."""
+    return mask[(Ellipsis,) + (tf.newaxis,) * count]
 
 
 def _dim(x, axis):

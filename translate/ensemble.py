@@ -59,6 +59,15 @@ class Ensemble:
                 f"Received: tgt_vocab_size={sizes}"
             )
 
+    @property
+    def attention_dims(self):
+        """E of the step alignments: the first member's (its alignments are the ensemble's)."""
+        return self.members[0].attention_dims
+
+    def head_mean(self, alignments):
+        """The first member's head mean of its alignments [..., *E, S] -> [..., S]."""
+        return self.members[0].head_mean(alignments)
+
     def encode(self, source, training=False):
         """source int32 [B, S] -> (memory, mask bool [B, S], states).
 

@@ -3,7 +3,12 @@ r"""Export a trained model as a SavedModel that maps strings to strings.
     python -m translate.export --model_dir=D --export_dir=E [--beam_width=5]
 
 The `translate` signature takes a string tensor [N] and returns
-`{"translation": string [N], "attention": float32 [N, T_tgt, T_src]}`. It
+`{"translation": string [N], "attention": float32 [N, T_tgt, T_src]}` (the
+head mean of the last decoder layer; the RNN's attention); the
+`translate_all_heads` signature returns the attention of every decoder layer
+and head instead, float32 [N, L, H, T_tgt, T_src] ([N, 1, 1, T_tgt, T_src]
+for the RNN), from a decoder that keeps them all (slower). Both give the
+attention of the chosen hypothesis, source and target EOS included. It
 needs only TensorFlow to run (`tf.saved_model.load` or `saved_model_cli
 run`): tokenization, vocabulary lookup, decoding and detokenization are all
 in the graph. Word-level models only: the in-graph tokenizer is a regular
@@ -78,7 +83,9 @@ def graph_detokenize(tokens):
 def build_archive(model, src_tok, tgt_tok, beam_width=1, length_penalty=0.0,
                   coverage_penalty=0.0):
     """A `keras.export.ExportArchive` whose `translate` endpoint maps string [N] to
-    `{"translation": string [N], "attention": float32 [N, T_tgt, T_src]}`.
+    `{"translation": string [N], "attention": float32 [N, T_tgt, T_src]}` (the head mean),
+    and whose `translate_all_heads` endpoint returns every layer's and head's attention,
+    float32 [N, L, H, T_tgt, T_src] (L = H = 1 for the RNN).
 
     `model` may be an `Ensemble`: the archive tracks each member (for an ensemble the
     attention is the first member's)."""
@@ -90,8 +97,10 @@ def build_archive(model, src_tok, tgt_tok, beam_width=1, length_penalty=0.0,
 
     if src_tok.kind != "word" or tgt_tok.kind != "word":
         raise DataError("export supports word-level models only (the in-graph tokenizer)")
-    translator = Translator(model, src_tok, tgt_tok, beam_width=beam_width,
-                            length_penalty=length_penalty, coverage_penalty=coverage_penalty)
+    translators = {all_heads: Translator(model, src_tok, tgt_tok, beam_width=beam_width,
+                                         length_penalty=length_penalty,
+                                         coverage_penalty=coverage_penalty, all_heads=all_heads)
+                   for all_heads in (False, True)}
     src_vocab = [src_tok.id_to_piece(i) for i in range(src_tok.vocab_size)]
     src_table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(
@@ -101,25 +110,38 @@ def build_archive(model, src_tok, tgt_tok, beam_width=1, length_penalty=0.0,
     )
     tgt_vocab = tf.constant([tgt_tok.id_to_piece(i) for i in range(tgt_tok.vocab_size)])
 
-    def translate(sentences):
+    def decode(sentences, all_heads):
         tokens = graph_tokenize(sentences)
         ids = tf.cast(src_table.lookup(tokens), tf.int32)
         eos = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(sentences)[0], 1], EOS))
         source = tf.concat([ids, eos], axis=1).to_tensor(0)
-        out = translator.decode_batch(source)
+        out = translators[all_heads].decode_batch(source)
         best, lengths = out.tokens[:, 0], out.lengths[:, 0]  # [N, T], [N]
         content = tf.logical_and(best > UNK, tf.sequence_mask(lengths, tf.shape(best)[1]))
         words = tf.ragged.boolean_mask(tf.gather(tgt_vocab, best), content)
-        return {"translation": graph_detokenize(words), "attention": out.alignments[:, 0]}
+        return graph_detokenize(words), out.alignments[:, 0]  # [N], [N, T, *E, S]
+
+    def translate(sentences):
+        translation, attention = decode(sentences, all_heads=False)
+        return {"translation": translation, "attention": attention}
+
+    def translate_all_heads(sentences):
+        translation, attention = decode(sentences, all_heads=True)
+        if attention.shape.rank == 3:  # the RNN: one layer of one head
+            attention = attention[:, None, None]
+        else:  # [N, T, L, H, S] -> [N, L, H, T, S]
+            attention = tf.transpose(attention, [0, 2, 3, 1, 4])
+        return {"translation": translation, "attention": attention}
 
     archive = keras.export.ExportArchive()
     for member in getattr(model, "members", (model,)):
         archive.track(member)
     archive.track(src_table)
-    archive.add_endpoint(
-        "translate", translate,
-        input_signature=[tf.TensorSpec([None], tf.string, name="sentences")],
-    )
+    for name, endpoint in (("translate", translate), ("translate_all_heads", translate_all_heads)):
+        archive.add_endpoint(
+            name, endpoint,
+            input_signature=[tf.TensorSpec([None], tf.string, name="sentences")],
+        )
     return archive
 
 
@@ -139,7 +161,8 @@ def main(argv):
     archive.write_out(str(export_dir), verbose=False)
     what = f"step {steps[0]}" if len(steps) == 1 else (
         f"the ensemble of steps {', '.join(map(str, steps))}")
-    print(f"exported {what} to {export_dir} (signature 'translate')")
+    print(f"exported {what} to {export_dir} (signatures 'translate', "
+          "'translate_all_heads')")
     if lines is not None:
         import tensorflow as tf
 

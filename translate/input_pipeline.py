@@ -5,6 +5,9 @@ A training batch is a dict of int32 tensors, 0-padded (PAD):
     source      [B, S]  src + [EOS]
     decoder_in  [B, T]  [BOS] + tgt
     target      [B, T]  tgt + [EOS]
+    alignment   [B, T, S] float32, only with gold alignments: row t is the gold distribution
+                of target token t over the source tokens (1/k on each of its k linked source
+                tokens; EOS on EOS; all 0 for a token without link and for padding)
 
 Batches hold sentences of similar length (`tf.data.Dataset.bucket_by_sequence_length`), and
 their sizes follow a token budget: a bucket whose longest sequence has L tokens gets
@@ -56,16 +59,27 @@ def filter_max_length(
     Raises:
         ValueError: If the lists differ in length or `max_length` is not a positive integer.
     """
+    kept = kept_by_length(src_ids, tgt_ids, max_length)
+    return ([src_ids[i] for i in kept], [tgt_ids[i] for i in kept], len(src_ids) - len(kept))
+
+
+def kept_by_length(
+    src_ids: Sequence[Sequence[int]],
+    tgt_ids: Sequence[Sequence[int]],
+    max_length: int | None,
+) -> list[int]:
+    """The indices of the pairs `filter_max_length` keeps, in order (to filter what goes
+    with the pairs, such as their gold alignments).
+
+    Raises:
+        ValueError: As for `filter_max_length`.
+    """
     _check_same_length(src_ids, tgt_ids)
     if max_length is None:
-        return list(src_ids), list(tgt_ids), 0
+        return list(range(len(src_ids)))
     max_length = check_count("max_length", max_length, minimum=1)
-    kept_src, kept_tgt = [], []
-    for src, tgt in zip(src_ids, tgt_ids, strict=True):
-        if len(src) < max_length and len(tgt) < max_length:
-            kept_src.append(src)
-            kept_tgt.append(tgt)
-    return kept_src, kept_tgt, len(src_ids) - len(kept_src)
+    return [i for i, (src, tgt) in enumerate(zip(src_ids, tgt_ids, strict=True))
+            if len(src) < max_length and len(tgt) < max_length]
 
 
 def _ragged(rows: Sequence[Sequence[int]]) -> tf.RaggedTensor:
@@ -135,6 +149,7 @@ def make_dataset(
     seed: int = 0,
     repeat: bool = False,
     bucket_width: int = DEFAULT_BUCKET_WIDTH,
+    alignments: Sequence[Sequence[tuple[int, int]]] | None = None,
 ) -> tf.data.Dataset:
     """Makes the training dataset: bucketed, token-budgeted, padded batches.
 
@@ -146,18 +161,28 @@ def make_dataset(
         seed: Seeds the shuffle.
         repeat: Repeat forever (the buckets then run on across passes).
         bucket_width: The length range of a bucket, in tokens.
+        alignments: Optional gold links of each pair: (source token, target token)
+            positions, 0-based, EOS left out (it is linked to the source EOS here). Adds
+            "alignment" to the batches (see the module docstring).
 
     Returns:
         A `tf.data.Dataset` of dicts with "source" [B, S], "decoder_in" [B, T] and "target"
-        [B, T], int32, padded with PAD (0), prefetched.
+        [B, T], int32, padded with PAD (0) (and "alignment" [B, T, S] float32, padded with
+        0), prefetched.
 
     Raises:
-        ValueError: If the lists differ in length or are empty, or a size is not a positive
-            integer.
+        ValueError: If the lists differ in length or are empty, a size is not a positive
+            integer, or `alignments` does not hold a list of links for every pair.
     """
     boundaries, batch_sizes, _ = _plan(src_ids, tgt_ids, tokens_per_batch, bucket_width)
+    columns = (_ragged(src_ids), _ragged(tgt_ids))
+    if alignments is not None:
+        if len(alignments) != len(src_ids):
+            raise ValueError("Expected the links of every pair. Received: "
+                             f"len(alignments)={len(alignments)}, len(src_ids)={len(src_ids)}")
+        columns += (_ragged([[x for link in links for x in link] for links in alignments]),)
 
-    dataset = tf.data.Dataset.from_tensor_slices((_ragged(src_ids), _ragged(tgt_ids)))
+    dataset = tf.data.Dataset.from_tensor_slices(columns)
     if shuffle:
         dataset = dataset.shuffle(len(src_ids), seed=seed, reshuffle_each_iteration=True)
     if repeat:
@@ -165,12 +190,15 @@ def make_dataset(
     eos = tf.constant([EOS], tf.int32)
     bos = tf.constant([BOS], tf.int32)
 
-    def to_example(src, tgt):
-        return {
+    def to_example(src, tgt, links=None):
+        example = {
             "source": tf.concat([src, eos], 0),
             "decoder_in": tf.concat([bos, tgt], 0),
             "target": tf.concat([tgt, eos], 0),
         }
+        if links is not None:
+            example["alignment"] = gold_matrix(links, tf.size(src), tf.size(tgt))
+        return example
 
     def length(example):
         return tf.maximum(tf.shape(example["source"])[0], tf.shape(example["target"])[0])
@@ -180,9 +208,23 @@ def make_dataset(
         element_length_func=length,
         bucket_boundaries=boundaries,
         bucket_batch_sizes=batch_sizes,
-        padding_values={key: tf.constant(PAD, tf.int32) for key in KEYS},
+        padding_values={key: tf.constant(PAD, tf.int32) for key in KEYS}
+        | ({"alignment": tf.constant(0.0)} if alignments is not None else {}),
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def gold_matrix(links, source_length, target_length):
+    """The gold attention of one pair, float32 [T + 1, S + 1] (EOS included; see the module
+    docstring), from its links int32 [2 * n] (flat (source, target) positions)."""
+    pairs = tf.reshape(links, [-1, 2])
+    eos = tf.stack([source_length, target_length])[None]  # EOS on EOS
+    pairs = tf.concat([pairs, eos], 0)
+    indices = tf.stack([pairs[:, 1], pairs[:, 0]], axis=1)  # (target, source)
+    shape = tf.stack([target_length + 1, source_length + 1])
+    dense = tf.scatter_nd(indices, tf.ones([tf.shape(indices)[0]]), shape)
+    dense = tf.minimum(dense, 1.0)  # a repeated link counts once
+    return tf.math.divide_no_nan(dense, tf.reduce_sum(dense, axis=1, keepdims=True))
 
 
 def split_batches(

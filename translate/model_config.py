@@ -74,6 +74,13 @@ class ModelConfig:
             raise ValueError(f"Expected `units` divisible by `heads`. "
                              f"Received: units={self.units}, heads={self.heads}")
 
+    @property
+    def attention_dims(self):
+        """The dims E of the model's decoding alignments [R, *E, S]: (decoder layers, heads)
+        for the transformer, none for the rnn's one attention."""
+        if self.architecture == "transformer":
+            return (self.num_layers, self.heads)
+        return ()
 
 def upgrade_saved(saved):
     """A saved model config (a dict, or None) with the fields added since it was written set

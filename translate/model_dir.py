@@ -11,6 +11,9 @@
       average.json                     only in a directory of translate.average: the trained
                                        directory and the steps averaged (its checkpoints/
                                        holds the averaged weights, without optimizer state)
+      data/{dev,test}.{src,ref,align}  with gold alignments (the built-in corpus): the dev and
+                                       test pairs and their gold word links (Pharaoh), for
+                                       translate.evaluate --ref_alignments
 
 The general rules (lock, resume, atomic writes) are those of `attn_core.model_dir`; this
 module knows the files of translate's runs.

@@ -58,9 +58,10 @@ class RNNSeq2Seq(Seq2SeqModel):
         )
         cells = [_cell(c.cell, c.units, c.dropout) for _ in range(c.num_layers)]
         cell = cells[0] if len(cells) == 1 else keras.layers.StackedRNNCells(cells)
+        # The decoder also returns its alignments [B, T, S] (for guided alignment).
         self.cell = attn_core.AttentionRNNCell(
             cell, make_attention(c.attention, c.units), attention_layer_size=c.units,
-            name="attention_cell",
+            alignment_history=True, name="attention_cell",
         )
         self.decoder = attn_core.AttentionRNN(self.cell, name="decoder")
         self.output_layer = keras.layers.Dense(c.tgt_vocab_size, name="logits")
@@ -89,12 +90,25 @@ class RNNSeq2Seq(Seq2SeqModel):
         extra = self.cell.state_size[len(states):]
         return states + [ops.zeros((batch, size), hidden.dtype) for size in extra]
 
-    def call(self, inputs, training=False):
+    attention_dims = ()  # one attention: decoding alignments [R, S]
+
+    @staticmethod
+    def head_mean(alignments):
+        """The one attention is its own head mean: `alignments` [..., S] as they are."""
+        return alignments
+
+    def call_with_attention(self, inputs, training=False):
+        """Like `call`, and the decoder's attention: (logits float32 [B, T, V], alignments
+        float32 [B, T, S])."""
         memory, mask, states = self.encode(inputs["source"], training=training)
         embedded = self.tgt_embedding(inputs["decoder_in"])  # [B, T, E]
-        outputs = self.decoder(embedded, constants=[memory, mask], initial_state=states,
-                               training=training)  # [B, T, U]
-        return ops.cast(self.output_layer(outputs), "float32")  # [B, T, V]
+        outputs, alignments = self.decoder(embedded, constants=[memory, mask],
+                                           initial_state=states, training=training)  # [B, T, U]
+        logits = ops.cast(self.output_layer(outputs), "float32")  # [B, T, V]
+        return logits, ops.cast(alignments, "float32")
+
+    def call(self, inputs, training=False):
+        return self.call_with_attention(inputs, training=training)[0]
 
     def decoding_step(self, memory, mask, cache=True):
         """Sets the (possibly beam-tiled) memory and returns the step function

@@ -44,6 +44,22 @@ FORMAT_VERSION = 1
 
 _CACHE_LIMIT = 1_000_000
 _DIGITS = re.compile(r"\d+")
+_MOSES: dict[str, MosesTokenizer] = {}
+
+
+def _moses_tokenize(moses: MosesTokenizer, text: str) -> list[str]:
+    """The word-level tokens: Moses' punctuation split, text kept as written."""
+    return moses.tokenize(text, escape=False, aggressive_dash_splits=False)
+
+
+def word_tokens(text: str, lang: str) -> list[str]:
+    """The tokens a word-level `Tokenizer` of `lang` makes of `text` (NFC-normalized first).
+
+    The units of word alignments (`translate.alignment`), whatever the model's tokenizer.
+    """
+    if lang not in _MOSES:
+        _MOSES[lang] = MosesTokenizer(lang=lang)
+    return _moses_tokenize(_MOSES[lang], normalize_text(text))
 
 
 def _check_kind(kind: str) -> str:
@@ -280,7 +296,7 @@ class Tokenizer:
         """Moses tokens of normalized `text`, cached."""
         tokens = self._cache.get(text)
         if tokens is None:
-            tokens = self._moses.tokenize(text, escape=False, aggressive_dash_splits=False)
+            tokens = _moses_tokenize(self._moses, text)
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
             self._cache[text] = tokens

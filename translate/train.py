@@ -109,7 +109,8 @@ def define_flags():
         TrainConfig,
         bounds={name: (1, None) for name in ("tokens_per_batch", "max_length", "max_steps",
                                              "eval_every", "beam_width", "keep_checkpoints")}
-        | {"warmup_steps": (0, None), "decay_steps": (0, None)})
+        | {"warmup_steps": (0, None), "decay_steps": (0, None),
+           "guided_alignment_weight": (0.0, None)})
 
 
 # Data.
@@ -168,6 +169,19 @@ def load_data(seed, chief=True):
                                                  progress=phase.update)
     return corpus.load_corpus(train, dev, test, reverse=FLAGS.reverse, dev_size=FLAGS.dev_size,
                               test_size=FLAGS.test_size, seed=seed)
+
+
+def gold_alignments(data, tokenizers, train_config, chief):
+    """The gold word alignments of the built-in corpus (progress on the chief); None for
+    data files. The training split's only when guided alignment is on."""
+    if _files("train") is not None:
+        return None
+    train = train_config.guided_alignment_weight > 0
+    total = len(data.dev) + len(data.test) + (len(data.train) if train else 0)
+    with progress.phase("gold alignments", total, unit="pair", enabled=chief,
+                        delay=progress.SHORT_PHASE_SECONDS) as phase:
+        return builtin_corpus.corpus_alignments(data, FLAGS.builtin_pair, tokenizers,
+                                                train=train, progress=phase.update)
 
 
 def fit_tokenizers(data, settings, chief):
@@ -291,11 +305,12 @@ def main(argv):
                                               chief)
     model_config = _config(ModelConfig, **model_settings, src_vocab_size=src_tok.vocab_size,
                            tgt_vocab_size=tgt_tok.vocab_size)
+    alignments = gold_alignments(data, (src_tok, tgt_tok), train_config, chief)
     print(f"model directory: {path}")
     from translate.trainer import train_and_evaluate  # imports TensorFlow
 
     train_and_evaluate(data, (src_tok, tgt_tok), model_config, train_config, common, path,
-                       dist=dist, data_record=record)
+                       dist=dist, data_record=record, alignments=alignments)
 
 
 if __name__ == "__main__":

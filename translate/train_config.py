@@ -46,6 +46,10 @@ class TrainConfig:
         coverage_penalty: GNMT coverage penalty beta of the final beam search (0: none).
         keep_checkpoints: Regular checkpoints kept (the newest; at least 2), for
             translate.average to average.
+        guided_alignment_weight: Weight of the guided-alignment loss, the cross-entropy of
+            the attention (the rnn's; the head mean of the transformer's last decoder layer)
+            against gold word alignments, where the corpus has them (the built-in one);
+            0: none.
     """
 
     tokens_per_batch: int = 2048
@@ -64,6 +68,7 @@ class TrainConfig:
     length_penalty: float = 0.0
     coverage_penalty: float = 0.0
     keep_checkpoints: int = 5
+    guided_alignment_weight: float = 1.0
 
     def __post_init__(self):
         require_positive_ints(self, "tokens_per_batch", "max_length", "max_steps", "eval_every",
@@ -73,3 +78,6 @@ class TrainConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise UserError(f"Expected `{name}` >= 0 (0: automatic). "
                                 f"Received: {name}={value!r}")
+        if not self.guided_alignment_weight >= 0.0:
+            raise ValueError("Expected `guided_alignment_weight` >= 0. Received: "
+                             f"guided_alignment_weight={self.guided_alignment_weight}")

@@ -10,6 +10,14 @@ checked and the model directory is locked:
 3. Calling the trainer runs the training loop (evaluating and saving as it goes); `finish()`
    decodes the test set with the best checkpoint and writes `metrics.json`.
 
+Guided alignment (Garg et al. 2019; OpenNMT's `guided_alignment_type=ce`): when the corpus
+comes with gold word alignments (`alignments`, the built-in corpus) and
+`guided_alignment_weight` is positive, the loss adds that weight times the cross-entropy of
+the model's attention (the RNN's; the head mean of the Transformer's last decoder layer)
+against the gold distribution of every aligned target token, summed and divided by the same
+target token count as the translation loss. The dev evaluations then also log the AER of the
+greedy translations' attention, and `metrics.json` holds the test AER.
+
 Distributed training (`tf.distribute`: mirrored replicas, or several workers) is synchronous
 data parallelism over global batches: every replica trains on its own rows of each batch
 (`input_pipeline.split_batches`), its loss sum is divided by the token count of the whole
@@ -44,10 +52,10 @@ from attn_core import (
 from attn_core import model_dir as core_dir
 from attn_core.errors import Interrupted, UserError
 from attn_core.interrupt import StopOnCtrlC
+from translate import alignment, schedule
 from translate import model_dir as nmt_dir
-from translate import schedule
 from translate.data_error import DataError
-from translate.input_pipeline import filter_max_length, make_dataset, smallest_batch, split_batches
+from translate.input_pipeline import kept_by_length, make_dataset, smallest_batch, split_batches
 from translate.rnn_seq2seq import RNNSeq2Seq
 from translate.transformer_seq2seq import TransformerSeq2Seq
 from translate.translator import Translator
@@ -59,6 +67,8 @@ LOG_EVERY = 50  # steps between TensorBoard scalars (and the progress bar's metr
 # pace is measured from PACE_FROM on.
 PLAN_AT = (10, 20, 30)
 PACE_FROM = 3
+_LOG_EPSILON = 1e-7  # the attention's log is clipped here (as Keras' cross-entropy does)
+
 
 
 def smoothed_loss_sums(target, logits, smoothing):
@@ -77,6 +87,18 @@ def smoothed_loss_sums(target, logits, smoothing):
     return tf.reduce_sum(loss * mask), tf.reduce_sum(mask)
 
 
+def guided_alignment_sum(gold, attention):
+    """The guided-alignment cross-entropy, summed: -sum gold * log(attention).
+
+    Args:
+        gold: float32 [B, T, S], each aligned target token's gold distribution over the
+            source tokens (rows of 0 for the others).
+        attention: float [B, T, S], the model's attention.
+    """
+    attention = tf.clip_by_value(tf.cast(attention, tf.float32), _LOG_EPSILON, 1.0)
+    return -tf.reduce_sum(gold * tf.math.log(attention))
+
+
 def build_model(model_config):
     cls = RNNSeq2Seq if model_config.architecture == "rnn" else TransformerSeq2Seq
     return cls(model_config, name="translator")
@@ -89,8 +111,10 @@ def corpus_bleu(hypotheses, references):
     return float(bleu), float(chrf)
 
 
-def evaluate(translator, pairs, batch_size=64, progress=None):
-    """Translates the sources of `pairs`; returns (bleu, chrf, hypotheses, seconds).
+def evaluate(translator, pairs, batch_size=64, progress=None, gold=None):
+    """Translates the sources of `pairs`; returns (bleu, chrf, hypotheses, seconds), and the
+    AER of the translations' attention (its head mean) against `gold` (word links of each
+    pair) when given.
 
     `progress`, if given, is called with the number of sentences decoded so far."""
     start = time.perf_counter()
@@ -99,7 +123,11 @@ def evaluate(translator, pairs, batch_size=64, progress=None):
     seconds = time.perf_counter() - start
     hypotheses = [out[0].text for out in outputs]
     bleu, chrf = corpus_bleu(hypotheses, [t for _, t in pairs])
-    return bleu, chrf, hypotheses, seconds
+    if gold is None:
+        return bleu, chrf, hypotheses, seconds
+    aer = translator.alignment_error_rate(
+        [out[0] for out in outputs], [alignment.GoldAlignment.of_links(g) for g in gold])
+    return bleu, chrf, hypotheses, seconds, aer
 
 
 @dataclasses.dataclass
@@ -154,11 +182,31 @@ def _check_split(src_ids, tgt_ids, tokens_per_batch, replicas):
         )
 
 
-def training_ids(corpus, tokenizers, train_config, replicas, log=print):
+def _token_links(pairs, word_links, tokenizers):
+    """The gold links of `pairs` between token positions (the tokenizers' pieces): word links
+    as they are for word-level tokenizers, else mapped to the pieces of the words."""
+    src_tok, tgt_tok = tokenizers
+    if src_tok.kind == "word" and tgt_tok.kind == "word":
+        return [list(links) for links in word_links]
+    out = []
+    for (source, target), links in zip(pairs, word_links, strict=True):
+        source_ids, _ = alignment.word_ids(src_tok.pieces(source), src_tok.kind, src_tok.lang)
+        target_ids, _ = alignment.word_ids(tgt_tok.pieces(target), tgt_tok.kind, tgt_tok.lang)
+        out.append(alignment.piece_links(links, source_ids, target_ids))
+    return out
+
+
+def training_ids(corpus, tokenizers, train_config, replicas, log=print, word_links=None):
     """The training pairs as token ids, those longer than `max_length` left out.
 
+    Args:
+        corpus, tokenizers, train_config: as for `Trainer`.
+        replicas: The replicas a batch is split over.
+        log: Where the count of pairs goes.
+        word_links: Optional gold word links of every training pair (guided alignment).
+
     Returns:
-        (source ids, target ids).
+        (source ids, target ids, their gold links between token positions or None).
 
     Raises:
         DataError: When no pair is short enough, or a batch cannot be split over `replicas`.
@@ -167,7 +215,13 @@ def training_ids(corpus, tokenizers, train_config, replicas, log=print):
     src_ids = src_tok.encode_batch([s for s, _ in corpus.train])
     tgt_ids = tgt_tok.encode_batch([t for _, t in corpus.train])
     max_length = train_config.max_length
-    src_ids, tgt_ids, dropped = filter_max_length(src_ids, tgt_ids, max_length)
+    kept = kept_by_length(src_ids, tgt_ids, max_length)
+    dropped = len(src_ids) - len(kept)
+    links = None
+    if word_links is not None:
+        links = _token_links(corpus.train, word_links, tokenizers)
+        links = [links[i] for i in kept]
+    src_ids, tgt_ids = [src_ids[i] for i in kept], [tgt_ids[i] for i in kept]
     if not src_ids:
         shortest = 1 + min(max(len(s), len(t)) for s, t in zip(
             src_tok.encode_batch([s for s, _ in corpus.train]),
@@ -177,7 +231,7 @@ def training_ids(corpus, tokenizers, train_config, replicas, log=print):
                         f"needs {shortest}): raise --max_length")
     log(f"training pairs: {len(src_ids)} (--max_length={max_length} dropped {dropped})")
     _check_split(src_ids, tgt_ids, train_config.tokens_per_batch, replicas)
-    return src_ids, tgt_ids
+    return src_ids, tgt_ids, links
 
 
 def _on_terminal():
@@ -207,6 +261,10 @@ class Trainer:
         log: where progress lines go.
         dist: the `tf.distribute.Strategy` (default: made from `common.strategy` and
             `common.cpu_devices`).
+        alignments: optional `translate.alignment.CorpusAlignments`, the gold word links of
+            the corpus (its train links are used for guided alignment when
+            `train_config.guided_alignment_weight > 0`; dev and test give AERs and are
+            written to `data/` in the model directory).
 
     Raises:
         DataError: if no training pair is short enough, a batch cannot be split over the
@@ -214,7 +272,7 @@ class Trainer:
     """
 
     def __init__(self, corpus, tokenizers, model_config, train_config, common, model_dir,
-                 log=print, dist=None):
+                 log=print, dist=None, alignments=None):
         self.corpus, self.tokenizers = corpus, tokenizers
         self.model_config, self.config, self.common = model_config, train_config, common
         self.model_dir = pathlib.Path(model_dir)
@@ -224,8 +282,15 @@ class Trainer:
         self.worker, self.workers = strategy.worker_info(self.dist)
         self.replicas = self.dist.num_replicas_in_sync
         self.policy = precision.resolve_precision(common.precision)
-        self.src_ids, self.tgt_ids = training_ids(corpus, tokenizers, train_config,
-                                                  self.replicas, log)
+        self.alignments = alignments
+        guided = (alignments is not None and alignments.train is not None
+                  and train_config.guided_alignment_weight > 0)
+        self.src_ids, self.tgt_ids, self.train_links = training_ids(
+            corpus, tokenizers, train_config, self.replicas, log,
+            word_links=alignments.train if guided else None)
+        if guided:
+            log(f"guided alignment: weight {train_config.guided_alignment_weight} on the gold "
+                "alignments of the training pairs")
         self._check_workers_hold_the_same_run()
         precision.set_precision_policy(self.policy)
         log(f"precision: {self.policy}")
@@ -243,6 +308,7 @@ class Trainer:
         self._window = [0.0, time.perf_counter()]  # target tokens since, and start of, the window
         self._shown = {}
         self._greedy = None
+        self.guided_loss = 0.0
         self.ckpts = self.best = self.writer = self.progress = None
 
     # Setup.
@@ -297,6 +363,7 @@ class Trainer:
         """
         if self.chief:
             self._write_run_files(data_record)
+            self._write_gold_files()
         self.ckpts = checkpoint.CheckpointManager(self.model_dir / "checkpoints",
                                                   max_to_keep=self.config.keep_checkpoints,
                                                   read_only=not self.chief, log=self.log)
@@ -341,6 +408,20 @@ class Trainer:
         core_dir.write_json(self.model_dir / nmt_dir.TRAIN_CONFIG,
                             dataclasses.asdict(self.config)
                             | {"precision": self.policy, "seed": self.common.seed})
+
+    def _write_gold_files(self):
+        """With gold alignments: data/{dev,test}.{src,ref,align}, the files that
+        `translate.evaluate --ref_alignments` takes."""
+        if self.alignments is None:
+            return
+        for split in ("dev", "test"):
+            pairs, links = getattr(self.corpus, split), getattr(self.alignments, split)
+            base = self.model_dir / "data" / split
+            base.parent.mkdir(exist_ok=True)
+            for suffix, lines in (("src", [s for s, _ in pairs]), ("ref", [t for _, t in pairs]),
+                                  ("align", [alignment.format_pharaoh(x) for x in links])):
+                checkpoint.atomic_write_text(base.with_suffix(f".{suffix}"),
+                                             "".join(line + "\n" for line in lines))
 
     def _restore(self):
         """Restores the newest intact checkpoint; returns whether there was one.
@@ -400,24 +481,33 @@ class Trainer:
 
         Args:
             batch: this replica's rows of the global batch ("source" [b, S], "decoder_in"
-                and "target" [b, T], int32).
+                and "target" [b, T], int32; "alignment" [b, T, S] float32 with guided
+                alignment).
             seconds: float32 [], this worker's training seconds so far.
 
         Returns:
-            float32 [3], the same on every replica: the global batch's loss sum and target
-            token count, and the workers' mean training seconds; and float32 [2]: the loss
-            scale after the update and 1.0 if the update was skipped (float16 only).
+            float32 [4], the same on every replica: the global batch's loss sum and target
+            token count, the workers' mean training seconds, and the guided-alignment sum
+            (0 without); and float32 [2]: the loss scale after the update and 1.0 if the
+            update was skipped (float16 only).
         """
         model, optimizer, replicas = self.model, self.optimizer, self.replicas
         context = tf.distribute.get_replica_context()
+        inputs = {"source": batch["source"], "decoder_in": batch["decoder_in"]}
         with tf.GradientTape() as tape:
-            logits = model({"source": batch["source"], "decoder_in": batch["decoder_in"]},
-                           training=True)
+            guided = tf.constant(0.0)
+            if "alignment" in batch:
+                logits, attention = model.call_with_attention(inputs, training=True)
+                guided = guided_alignment_sum(batch["alignment"], attention)
+            else:
+                logits = model(inputs, training=True)
             loss_sum, count = smoothed_loss_sums(batch["target"], logits,
                                                  self.config.label_smoothing)
             totals = context.all_reduce("SUM", tf.stop_gradient(
-                tf.stack([loss_sum, count, seconds / replicas])))
-            loss = loss_sum / tf.maximum(totals[1], 1.0)  # this replica's share of the mean
+                tf.stack([loss_sum, count, seconds / replicas, guided])))
+            # This replica's share of the mean.
+            loss = ((loss_sum + self.config.guided_alignment_weight * guided)
+                    / tf.maximum(totals[1], 1.0))
             scaled = optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, model.trainable_variables)
         if replicas > 1:
@@ -456,7 +546,7 @@ class Trainer:
                 batches, shuffled from where a resumed run left off."""
                 dataset = make_dataset(self.src_ids, self.tgt_ids, self.config.tokens_per_batch,
                                        shuffle=True, seed=self.common.seed + self.state.step,
-                                       repeat=True)
+                                       repeat=True, alignments=self.train_links)
                 return split_batches(dataset, self.replicas,
                                      context.input_pipeline_id * local_replicas, local_replicas)
 
@@ -473,9 +563,10 @@ class Trainer:
         start = time.perf_counter()
         totals, health = self._step_fn(self._next_batch(),
                                        tf.constant(state.train_seconds, tf.float32))
-        loss_sum, count, self._agreed_seconds = (float(x) for x in totals)
+        loss_sum, count, self._agreed_seconds, guided = (float(x) for x in totals)
         self.loss_scale, skipped = (float(x) for x in health)
         loss = loss_sum / max(count, 1.0)
+        self.guided_loss = guided / max(count, 1.0)
         if not np.isfinite(loss):
             raise FloatingPointError(f"training loss is {loss} at step {state.step}")
         state.step += 1
@@ -576,7 +667,7 @@ class Trainer:
             "charts/tokens_per_second": rate,
             "charts/loss_scale": self.loss_scale,
             "charts/skipped_steps": self.state.skipped_steps,
-        })
+        } | ({"losses/guided_alignment": self.guided_loss} if self.train_links else {}))
         self._shown = {"loss": loss, "tok/s": round(rate)}
 
     # Evaluating and saving.
@@ -589,23 +680,39 @@ class Trainer:
             self.log(message)
 
     def greedy_translator(self):
-        """One greedy `Translator` for every evaluation, so that its decoder is traced once."""
+        """One greedy `Translator` for every evaluation, so that its decoder is traced once
+        (TensorFlow warns when the decoders of all translators retrace often). It keeps every
+        head, for the attention images."""
         if self._greedy is None:
             self._greedy = Translator(self.model, *self.tokenizers)
         return self._greedy
 
+    def _gold(self, split, count=None):
+        """The gold links of the first `count` pairs of a split, or None."""
+        if self.alignments is None:
+            return None
+        return getattr(self.alignments, split)[:count]
+
     def evaluate_dev(self):
-        """Greedy dev BLEU (TensorBoard: the score, alignments and samples); the chief only."""
+        """Greedy dev BLEU (TensorBoard: the score, the AER with gold alignments, attention
+        images and samples); the chief only."""
         state, writer = self.state, self.writer
         greedy = self.greedy_translator()
-        dev_pairs = self.corpus.dev[:self.config.dev_eval_sentences]
-        bleu, chrf, hyps, _ = evaluate(greedy, dev_pairs)
-        writer.scalars(state.step, {"eval/bleu": bleu, "eval/chrf": chrf})
+        count = self.config.dev_eval_sentences
+        dev_pairs = self.corpus.dev[:count]
+        gold = self._gold("dev", count)
+        bleu, chrf, hyps, _, *aer = evaluate(greedy, dev_pairs, gold=gold)
+        writer.scalars(state.step, {"eval/bleu": bleu, "eval/chrf": chrf}
+                       | ({"eval/aer": aer[0]} if aer else {}))
         fixed = self.corpus.dev[:FIXED_DEV_SENTENCES]
         for i, out in enumerate(greedy.translate([s for s, _ in fixed])):
             out = out[0]
             writer.attention_image(f"attention/dev_{i}", state.step, out.alignments,
                                    x_labels=out.source_pieces, y_labels=out.target_pieces)
+            if i == 0 and out.attention.ndim == 4:  # the Transformer: every layer and head
+                writer.attention_grid_image("attention/dev_0_heads", state.step, out.attention,
+                                            x_labels=out.source_pieces,
+                                            y_labels=out.target_pieces)
         writer.text("samples/dev", state.step, "\n\n".join(
             f"**src** {s}  \n**ref** {t}  \n**hyp** {h}"
             for (s, t), h in zip(dev_pairs[:5], hyps[:5], strict=False)))
@@ -667,16 +774,18 @@ class Trainer:
                      "last weights")
         src_tok, tgt_tok = self.tokenizers
         test = self.corpus.test
+        gold = self._gold("test")
         with progress.phase("test decoding", len(test), unit="sentence",
                             delay=progress.SHORT_PHASE_SECONDS) as phase:
-            test_bleu, test_chrf, test_hyps, decode_seconds = evaluate(
+            test_bleu, test_chrf, test_hyps, decode_seconds, *aer = evaluate(
                 Translator(self.model, src_tok, tgt_tok, beam_width=tc.beam_width,
                            length_penalty=tc.length_penalty,
-                           coverage_penalty=tc.coverage_penalty),
-                test, progress=phase.update)
-        greedy_bleu = test_bleu
+                           coverage_penalty=tc.coverage_penalty, all_heads=False),
+                test, progress=phase.update, gold=gold)
+        greedy_bleu, greedy_aer = test_bleu, aer
         if tc.beam_width > 1:
-            greedy_bleu = evaluate(self.greedy_translator(), test)[0]
+            greedy = evaluate(self.greedy_translator(), test, gold=gold)
+            greedy_bleu, greedy_aer = greedy[0], greedy[4:]
         metrics = training | {
             "bleu": test_bleu,
             "chrf": test_chrf,
@@ -685,7 +794,8 @@ class Trainer:
             "decode": "greedy" if tc.beam_width == 1 else "beam",
             "beam_width": tc.beam_width,
             "decode_sentences_per_second": len(test) / max(decode_seconds, 1e-9),
-        }
+        } | ({"aer": aer[0], "aer_greedy": greedy_aer[0], "attention_heads": "mean",
+              "guided_alignment": bool(self.train_links)} if aer else {})
         self.writer.scalars(state.step, {"eval/test_bleu": test_bleu,
                                          "eval/test_chrf": test_chrf})
         self.writer.close()
@@ -697,7 +807,7 @@ class Trainer:
 
 
 def train_and_evaluate(corpus, tokenizers, model_config, train_config, common, model_dir,
-                       log=print, dist=None, data_record=None):
+                       log=print, dist=None, data_record=None, alignments=None):
     """Trains (or resumes) a model in `model_dir` and evaluates it on the test set.
 
     The directory is created and locked (`attn_core.model_dir.ModelDir`) only once every
@@ -705,8 +815,8 @@ def train_and_evaluate(corpus, tokenizers, model_config, train_config, common, m
     directory it created.
 
     Args:
-        corpus, tokenizers, model_config, train_config, common, model_dir, log, dist: as for
-            `Trainer`.
+        corpus, tokenizers, model_config, train_config, common, model_dir, log, dist,
+            alignments: as for `Trainer`.
         data_record: what `corpus.json` records (see `Trainer.start`).
 
     Returns:
@@ -721,7 +831,7 @@ def train_and_evaluate(corpus, tokenizers, model_config, train_config, common, m
         attn_core.errors.Interrupted: after Ctrl-C, once a checkpoint is saved.
     """
     trainer = Trainer(corpus, tokenizers, model_config, train_config, common, model_dir,
-                      log=log, dist=dist)
+                      log=log, dist=dist, alignments=alignments)
     with core_dir.ModelDir.open(trainer.model_dir, chief=trainer.chief):
         trainer.start(data_record)
         trainer()

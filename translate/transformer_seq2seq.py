@@ -129,8 +129,12 @@ class TransformerSeq2Seq(Seq2SeqModel):
     with the beams), and the cross-attention keys and values of the memory are projected once
     per sentence.
 
-    Letters: B batch, S source length, T target length, D = units, N heads,
-    V vocab.
+    Letters: B batch, S source length, T target length, D = units, L layers,
+    N heads, V vocab.
+
+    Its decoding alignments are the cross-attention of every decoder layer
+    and head ([R, L, N, S] a step, `attention_dims` = (L, N)); its head mean
+    (`head_mean`) is that of the last layer.
 
     Call arguments:
         inputs: dict with "source" int32 [B, S], "decoder_in" int32 [B, T].
@@ -177,6 +181,16 @@ class TransformerSeq2Seq(Seq2SeqModel):
             x, _ = block(x, mask, training=training)
         return self.encoder_norm(x), mask, None
 
+    @property
+    def attention_dims(self):
+        """E of the decoding alignments: (L, N)."""
+        return self.config.attention_dims
+
+    @staticmethod
+    def head_mean(alignments):
+        """Alignments [..., L, N, S] -> the last layer's head mean [..., S]."""
+        return ops.mean(alignments[..., -1, :, :], axis=-2)
+
     def _decoder_layers(self, decoder_in, memory, memory_mask, training=False):
         """-> (normed decoder states [B, T, D], each layer's cross-attention [B, N, T, S])."""
         mask = ops.not_equal(decoder_in, 0)
@@ -188,20 +202,21 @@ class TransformerSeq2Seq(Seq2SeqModel):
             layer_weights.append(weights)
         return self.decoder_norm(x), layer_weights
 
-    def _decode_hidden(self, decoder_in, memory, memory_mask, training=False):
-        """-> (normed decoder states [B, T, D], last cross-attention [B, T, S] head-averaged)."""
-        hidden, layer_weights = self._decoder_layers(decoder_in, memory, memory_mask, training)
-        return hidden, ops.mean(ops.cast(layer_weights[-1], "float32"), axis=1)
-
     def decode(self, decoder_in, memory, memory_mask, training=False):
-        """-> (logits float32 [B, T, V], last cross-attention [B, T, S] averaged over heads)."""
-        hidden, weights = self._decode_hidden(decoder_in, memory, memory_mask, training)
-        return ops.cast(self.output_layer(hidden), "float32"), weights
+        """-> (logits float32 [B, T, V], the last layer's cross-attention [B, T, S] averaged
+        over heads, float32)."""
+        hidden, layer_weights = self._decoder_layers(decoder_in, memory, memory_mask, training)
+        attention = ops.mean(ops.cast(layer_weights[-1], "float32"), axis=1)
+        return ops.cast(self.output_layer(hidden), "float32"), attention
+
+    def call_with_attention(self, inputs, training=False):
+        """Like `call`, and the attention guided alignment supervises: (logits float32
+        [B, T, V], the last layer's head mean [B, T, S] float32)."""
+        memory, mask, _ = self.encode(inputs["source"], training=training)
+        return self.decode(inputs["decoder_in"], memory, mask, training=training)
 
     def call(self, inputs, training=False):
-        memory, mask, _ = self.encode(inputs["source"], training=training)
-        logits, _ = self.decode(inputs["decoder_in"], memory, mask, training=training)
-        return logits
+        return self.call_with_attention(inputs, training=training)[0]
 
     def initial_decoding_state(self, batch_size, max_length, cache=True):
         """The step state of `decoding_step`.
@@ -291,12 +306,6 @@ class TransformerSeq2Seq(Seq2SeqModel):
         return ops.where(here, tokens[:, None], prefix)
 
     def _step_alignments(self, layer_weights):
-        """A step's alignments from each decoder layer's cross-attention weights.
-
-        Args:
-            layer_weights: one [R, N, S] per decoder layer, in the compute dtype.
-
-        Returns:
-            float32 [R, S]: the last layer's weights averaged over the heads.
-        """
-        return ops.mean(ops.cast(layer_weights[-1], "float32"), axis=1)
+        """The alignments a decoding step returns, from the cross-attention weights of that
+        step in every layer (a list of L [R, N, S]): float32 [R, L, N, S]."""
+        return ops.stack([ops.cast(w, "float32") for w in layer_weights], axis=1)

@@ -6,11 +6,29 @@ r"""Translate sentences with a trained model: stdin to stdout, one sentence a li
     python -m translate.translate --model_dir=A,B --beam_width=5      # an ensemble
     python -m translate.translate --model_dir=D --sampling_topk=10 --seed=1 # random samples
 
+    python -m translate.translate --model_dir=D --alignment_format=pharaoh \
+        --attention_json=attention.jsonl --attention_heads=all --plot_dir=plots/
+
 From stdin, each line is translated and written (flushed) as soon as it arrives, so the tool
 works interactively as well as in a pipe; an --input_file is decoded in batches. The model
-directory and the output paths are checked before any input is read. With `--plot_dir`, one
-attention heatmap PNG per sentence is saved, with the source and target tokens on the axes
-(for beam search, the alignments of the chosen hypothesis).
+directory, --attention_heads and the output paths are checked before any input is read.
+
+Attention, always that of the chosen hypothesis (its own beam's history, not a re-run):
+
+- `--plot_dir`: one heatmap PNG per sentence, source and target tokens on the axes; with
+  `--attention_heads=all` a Transformer's is a grid, decoder layers as rows, heads as columns.
+- `--alignment_format=pharaoh`: after each translation, a tab and its hard word alignment,
+  `i-j` for source word i and target word j (0-based; Moses/fast_align), each target word
+  linked to its most attended source word, EOS left out. Words are the word-level tokens
+  (a subword model's pieces are mapped to them). With `--n_best`, each hypothesis is
+  followed by its own alignment.
+- `--attention_json=FILE`: one JSON object per sentence (JSON lines) for the best
+  hypothesis: "source", "translation", "source_tokens" and "target_tokens" (the model's
+  pieces, EOS included) and "attention", [layers][heads][T_tgt][T_src] for the Transformer,
+  [T_tgt][T_src] for the RNN. Its folder must exist (a typo there fails before decoding).
+- `--attention_heads`: mean (the head mean of the last decoder layer; the RNN's one
+  attention), all (plots: the grid; alignments: the mean) or L:H (layer L, head H, 0-based,
+  the indices of the JSON arrays).
 
 Several comma-separated model directories are decoded as an ensemble (`translate.ensemble`:
 the mean of their next-token probabilities, at every step); they must share their
@@ -69,6 +87,22 @@ def define_flags():
         "Write translations here instead of stdout (its folder is created).")
     common_flags.define_once("string", "plot_dir", None,
         "Save one attention heatmap PNG per sentence here (created if missing).")
+    common_flags.define_once("enum", "alignment_format", None,
+        "Print each translation's hard word alignment after it, tab-separated: pharaoh "
+        "('i-j': source word i, target word j, 0-based; EOS left out).",
+        enum_values=["pharaoh"])
+    common_flags.define_once("string", "attention_json", None,
+        "Write, per sentence, the tokens and the cross-attention ([layers][heads][T_tgt]"
+        "[T_src] for the Transformer, [T_tgt][T_src] for the RNN) as JSON lines here (its "
+        "folder must exist).")
+    define_attention_heads_flag()
+
+
+def define_attention_heads_flag():
+    common_flags.define_once("string", "attention_heads", "mean",
+        "The attention that plots, alignments and AER use: mean (the head mean of the last "
+        "decoder layer; the RNN's attention), all (plots: a grid of layers x heads; "
+        "alignments: the mean) or L:H (decoder layer L, head H, 0-based).")
 
 
 def _decode_line(raw, name, number):
@@ -111,6 +145,19 @@ def check_model_dir():
             for name in names]
 
 
+def check_attention_heads(model_dir):
+    """--attention_heads, parsed and checked against the model of `model_dir` (its config
+    only: before any decoding). Returns an `alignment.Heads`."""
+    from translate import alignment
+    from translate.model_dir import load_model_config
+
+    try:
+        heads = alignment.parse_heads(FLAGS.attention_heads)
+        return alignment.check_heads(heads, load_model_config(model_dir).attention_dims)
+    except ValueError as error:
+        raise UserError(f"--attention_heads={FLAGS.attention_heads}: {error}") from None
+
+
 def check_decoding(model_dirs, skip=()):
     """The `DecodeConfig` of the flags, checked against the models: an ensemble's
     tokenizers, --replace_unknown, --average_last. Fails before any decoding.
@@ -138,9 +185,10 @@ def check_decoding(model_dirs, skip=()):
     return config
 
 
-def make_translator(model_dirs, config, n_best=1):
+def make_translator(model_dirs, config, n_best=1, all_heads=True):
     """The `Translator` of the models with the decoding settings, and the steps of their
-    checkpoints (one per model)."""
+    checkpoints (one per model). `all_heads=False` keeps only the head mean of the attention
+    (faster)."""
     from translate.ensemble import load_models
     from translate.translator import Translator
 
@@ -149,6 +197,7 @@ def make_translator(model_dirs, config, n_best=1):
         model, src_tok, tgt_tok, beam_width=config.beam_width,
         length_penalty=config.length_penalty, coverage_penalty=config.coverage_penalty,
         n_best=n_best, sampler=config.sampler(), replace_unknown=config.replace_unknown,
+        all_heads=all_heads,
     )
     return translator, steps
 
@@ -170,38 +219,83 @@ def main(argv):
         raise DataError(f"--n_best={FLAGS.n_best} needs --beam_width >= {FLAGS.n_best}")
     model_dirs = check_model_dir()
     config = check_decoding(model_dirs)
+    heads = check_attention_heads(model_dirs[0])
     output = core_dir.prepare_output_file(FLAGS.output_file, "--output_file") \
         if FLAGS.output_file else None
+    # The one output that must go into an existing folder (the issue's bad input).
+    attention_json = core_dir.prepare_output_file(FLAGS.attention_json, "--attention_json",
+                                                  create_folder=False) \
+        if FLAGS.attention_json else None
     plot_dir = core_dir.prepare_output_dir(FLAGS.plot_dir, "--plot_dir") \
         if FLAGS.plot_dir else None
     lines = read_lines(FLAGS.input_file) if FLAGS.input_file else None
-    translator, _ = make_translator(model_dirs, config, FLAGS.n_best)
+    translator, _ = make_translator(model_dirs, config, FLAGS.n_best,
+                                    all_heads=attention_json is not None or heads.kind != "mean")
     # A file is decoded in batches; stdin one line at a time, as the lines come.
     batches = _batches(lines, FLAGS.batch_size) if lines is not None else (
         [line] for line in stdin_lines())
-    out = open(output, "w", encoding="utf-8") if output else sys.stdout  # noqa: SIM115
+    files = []
     try:
+        out = sys.stdout
+        if output:
+            out = open(output, "w", encoding="utf-8")  # noqa: SIM115
+            files.append(out)
+        json_out = None
+        if attention_json:
+            json_out = open(attention_json, "w", encoding="utf-8")  # noqa: SIM115
+            files.append(json_out)
         count = 0
         for batch in batches:
-            for hyps in translator.translate(batch, batch_size=FLAGS.batch_size,
-                                             first_key=count):
-                out.write("\t".join(h.text for h in hyps) + "\n")
+            decoded = translator.translate(batch, batch_size=FLAGS.batch_size, first_key=count)
+            for source, hyps in zip(batch, decoded, strict=True):
+                out.write("\t".join(_fields(translator, hyps, heads)) + "\n")
+                if json_out is not None:
+                    json_out.write(_attention_record(source, hyps[0]) + "\n")
                 if plot_dir is not None:
-                    _plot(plot_dir, count, hyps[0])
+                    _plot(plot_dir, count, hyps[0], heads)
                 count += 1
-            out.flush()
+            for f in (out, json_out):
+                if f is not None:
+                    f.flush()
     finally:
-        if out is not sys.stdout:
-            out.close()
+        for f in files:
+            f.close()
 
 
-def _plot(plot_dir, index, best):
+def _fields(translator, hyps, heads):
+    """The output line's fields: each hypothesis, and its Pharaoh alignment if asked for."""
+    from translate import alignment
+
+    fields = []
+    for hyp in hyps:
+        fields.append(hyp.text)
+        if FLAGS.alignment_format == "pharaoh":
+            fields.append(alignment.format_pharaoh(translator.word_alignment(hyp, heads)))
+    return fields
+
+
+def _attention_record(source, best):
+    """One line of --attention_json."""
+    import json
+
+    import numpy as np
+
+    return json.dumps({
+        "source": source, "translation": best.text,
+        "source_tokens": list(best.source_pieces), "target_tokens": list(best.target_pieces),
+        "attention": np.round(best.attention.astype(float), 5).tolist(),
+    }, ensure_ascii=False)
+
+
+def _plot(plot_dir, index, best, heads):
     from attn_core import heatmap
+    from translate import alignment
 
-    heatmap.save_attention_png(
-        plot_dir / f"sentence_{index:04d}.png", best.alignments,
-        x_labels=best.source_pieces, y_labels=best.target_pieces, title=f"sentence {index}",
-    )
+    weights = alignment.select_heads(best.attention, heads)
+    save = heatmap.save_attention_grid_png if weights.ndim == 4 else heatmap.save_attention_png
+    title = f"sentence {index}" + (f" (layer:head {heads})" if heads.kind == "one" else "")
+    save(plot_dir / f"sentence_{index:04d}.png", weights, x_labels=best.source_pieces,
+         y_labels=best.target_pieces, title=title)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from translate import decoding
+from translate import alignment, decoding
 from translate.ensemble import Ensemble
 from translate.tokenizer import BOS, EOS, PAD
 from translate.unknown_words import replace_unknown_pieces
@@ -21,15 +21,23 @@ class Translation:
         source_pieces: the source tokens, for plot axes (EOS included).
         target_pieces: the output tokens (EOS included when produced; with
             `replace_unknown`, each `<unk>` replaced as in the text).
-        alignments: float32 [T, S], the attention history of this hypothesis.
+        attention: the attention history of this hypothesis (the steps that made its
+            tokens, along its own beam): float32 [T, S] for the RNN (or a translator that
+            keeps only the head mean), [L, N, T, S] for the Transformer (the cross-attention
+            of every decoder layer and head).
         score: the (penalized) score that ranked it.
     """
 
     text: str
     source_pieces: list
     target_pieces: list
-    alignments: np.ndarray
+    attention: np.ndarray
     score: float
+
+    @property
+    def alignments(self):
+        """float32 [T, S]: the head mean of the last layer (the RNN's one attention)."""
+        return alignment.select_heads(self.attention, alignment.Heads("mean"))
 
 
 class Translator:
@@ -51,6 +59,9 @@ class Translator:
         cache: Decode the Transformer with its key/value caches (one position a step);
             False re-runs its decoder over the prefix at every step, to compare against.
             The RNN's state is its own cache, so it ignores this.
+        all_heads: keep every layer's and head's attention (the Transformer's
+            `Translation.attention` is [L, N, T, S]); False keeps only the head mean
+            ([T, S]), which decodes faster when the heads are not looked at.
 
     Raises:
         ValueError: on a bad `beam_width` or `n_best`, a sampler with beam search, or
@@ -59,7 +70,7 @@ class Translator:
 
     def __init__(self, model, src_tokenizer, tgt_tokenizer, beam_width=1, length_penalty=0.0,
                  coverage_penalty=0.0, n_best=1, max_ratio=2.0, max_extra=10, sampler=None,
-                 replace_unknown=False, cache=True):
+                 replace_unknown=False, cache=True, all_heads=True):
         if beam_width < 1 or n_best < 1 or n_best > beam_width:
             raise ValueError(
                 "Expected 1 <= n_best <= beam_width. "
@@ -84,6 +95,9 @@ class Translator:
         self.sampler = sampler
         self.replace_unknown = replace_unknown
         self.cache = bool(cache)
+        self.all_heads = bool(all_heads)
+        # E of the decoded alignments [B, N, T, *E, S]: the model's, or none for the head mean.
+        self.attention_dims = tuple(model.attention_dims) if all_heads else ()
         self.decode_batch = tf.function(self._decode_batch, reduce_retracing=True)
 
     def _initial_state(self, states, batch, max_lengths):
@@ -100,6 +114,19 @@ class Translator:
             return self.model.decoding_states(states, initial)
         return initial(self.model, states)
 
+    def _step_fn(self, memory, mask):
+        """The model's step function; without `all_heads`, its alignments [R, *E, S] reduced
+        to their head mean [R, S] at every step."""
+        step = self.model.decoding_step(memory, mask, cache=self.cache)
+        if self.attention_dims == tuple(self.model.attention_dims):
+            return step
+
+        def mean_step(tokens, states, t):
+            logits, states, alignments = step(tokens, states, t)
+            return logits, states, self.model.head_mean(alignments)
+
+        return mean_step
+
     def _decode_batch(self, source, keys=None):
         """source int32 [B, S] (EOS-terminated, 0-padded) -> `decoding.DecodeOutput`.
 
@@ -113,26 +140,28 @@ class Translator:
         states = self._initial_state(states, batch, max_lengths)
         source_length = tf.shape(source)[1]
         if self.beam_width == 1:
-            step = self.model.decoding_step(memory, mask, cache=self.cache)
+            step = self._step_fn(memory, mask)
             sampler = None
             if self.sampler is not None:
                 sampler = self.sampler.for_sentences(tf.range(batch) if keys is None else keys)
             return decoding.greedy_decode(
                 step, states, tf.fill([batch], BOS), EOS, max_lengths, source_length,
-                sampler=sampler,
+                sampler=sampler, alignment_dims=self.attention_dims,
             )
         k = self.beam_width
         memory, mask, states = decoding.tile_beams((memory, mask, states), k)
-        step = self.model.decoding_step(memory, mask, cache=self.cache)
+        step = self._step_fn(memory, mask)
+        # The coverage penalty sums the head mean, whichever heads are kept.
         return decoding.beam_search(
             step, states, batch, k, BOS, EOS, max_lengths, source_length,
             length_penalty=self.length_penalty, coverage_penalty=self.coverage_penalty,
             n_best=self.n_best, source_lengths=source_lengths,
+            alignment_dims=self.attention_dims, coverage_alignments=self.model.head_mean,
         )
 
     def translate_ids(self, source_ids, batch_size=64, progress=None, first_key=0):
         """Decodes lists of source ids (no EOS) in order; returns per sentence a
-        list of `n_best` (token ids, alignments [T, S], score).
+        list of `n_best` (token ids, attention [T, S] or [L, N, T, S], score).
 
         `progress`, if given, is called with the number of sentences decoded so far after
         each batch. With a sampler, sentence i is drawn with the key `first_key + i`, so
@@ -157,13 +186,37 @@ class Translator:
                 hyps = []
                 for n in range(tokens.shape[1]):
                     length = int(lengths[r, n])
-                    hyps.append((tokens[r, n, :length].tolist(),
-                                 alignments[r, n, :length, :len(rows[r])], float(scores[r, n])))
+                    # [T, *E, S] -> [*E, T, S]
+                    attention = np.moveaxis(alignments[r, n, :length, ..., :len(rows[r])], 0, -2)
+                    hyps.append((tokens[r, n, :length].tolist(), attention,
+                                 float(scores[r, n])))
                 results.append((int(i), hyps))
             if progress is not None:
                 progress(len(results))
         results.sort(key=lambda item: item[0])
         return [hyps for _, hyps in results]
+
+    def word_alignment(self, translation, heads=None):
+        """The hard word alignment of a `Translation`: links (source word, target word),
+        0-based, EOS left out (see `translate.alignment`).
+
+        Args:
+            translation: one of `translate`'s.
+            heads: an `alignment.Heads`: "L:H" or the head mean (the default; "all" too).
+        """
+        heads = heads if heads is not None and heads.kind == "one" else alignment.Heads("mean")
+        src, tgt = self.src_tokenizer, self.tgt_tokenizer
+        source_ids, _ = alignment.word_ids(translation.source_pieces, src.kind, src.lang)
+        target_ids, _ = alignment.word_ids(translation.target_pieces, tgt.kind, tgt.lang)
+        return alignment.hard_alignment(alignment.select_heads(translation.attention, heads),
+                                        target_ids, source_ids)
+
+    def alignment_error_rate(self, translations, gold, heads=None):
+        """The corpus AER of the hard word alignments of `translations` (one a sentence)
+        against `gold` (`alignment.GoldAlignment`s, as many); `heads` as for
+        `word_alignment`."""
+        return alignment.alignment_error_rate(
+            [self.word_alignment(t, heads) for t in translations], gold)
 
     def translate(self, sentences, batch_size=64, progress=None, first_key=0):
         """Translates strings; returns, per sentence, its `n_best` `Translation`s.
@@ -181,13 +234,14 @@ class Translator:
             ])
         return out
 
-    def _translation(self, ids, source_pieces, alignments, score):
+    def _translation(self, ids, source_pieces, attention, score):
         pieces = [self.tgt_tokenizer.id_to_piece(i) for i in ids]
         if not self.replace_unknown:
             text = self.tgt_tokenizer.decode(ids)
         else:
-            pieces = replace_unknown_pieces(pieces, source_pieces, alignments)
+            head_mean = alignment.select_heads(attention, alignment.Heads("mean"))  # [T, S]
+            pieces = replace_unknown_pieces(pieces, source_pieces, head_mean)
             text = self.tgt_tokenizer.detokenize(
                 [p for i, p in zip(ids, pieces, strict=True) if i not in (PAD, BOS, EOS)])
         return Translation(text=text, source_pieces=source_pieces, target_pieces=pieces,
-                           alignments=alignments, score=score)
+                           attention=attention, score=score)

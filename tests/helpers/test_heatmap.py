@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from attn_core.heatmap import figure_to_png_bytes, plot_attention, save_attention_png
+from attn_core.heatmap import (
+    figure_to_png_bytes,
+    plot_attention,
+    plot_attention_grid,
+    save_attention_grid_png,
+    save_attention_png,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -48,3 +54,22 @@ def test_rank_and_label_errors():
         plot_attention(_weights(), x_labels=["a", "b", "c"])
     with pytest.raises(ValueError, match=r"y_labels.*T_q=3.*Received: len\(y_labels\)=4"):
         plot_attention(_weights(), y_labels=["a", "b", "c", "d"])
+
+
+def test_grid_has_a_cell_per_layer_and_head_on_one_scale(tmp_path):
+    weights = np.stack([np.stack([_weights() * (r + 1) for _ in range(3)]) for r in range(2)])
+    fig = plot_attention_grid(weights, list("abcd"), list("xyz"), title="sentence 0")
+    cells = [ax for ax in fig.axes if ax.images]
+    assert len(cells) == 2 * 3 and len(fig.axes) == 2 * 3 + 1  # the cells and a colorbar
+    assert [ax.get_title() for ax in cells[:4]] == ["layer 0, head 0", "layer 0, head 1",
+                                                    "layer 0, head 2", "layer 1, head 0"]
+    assert [t.get_text() for t in cells[0].get_xticklabels()] == ["a", "b", "c", "d"]
+    assert [t.get_text() for t in cells[0].get_yticklabels()] == ["x", "y", "z"]
+    assert not cells[4].get_xticklabels() and not cells[4].get_yticklabels()
+    np.testing.assert_allclose(cells[5].images[0].get_array(), weights[1, 2])
+    assert {ax.images[0].get_clim() for ax in cells} == {(0.0, float(np.float32(weights.max())))}
+    assert fig.texts[0].get_text() == "sentence 0"
+    path = save_attention_grid_png(tmp_path / "a" / "grid.png", weights)
+    assert _png_size(path.read_bytes()) > (0, 0)
+    with pytest.raises(ValueError, match=r"rank 4.*Received: weights.shape=\(3, 4\)"):
+        plot_attention_grid(_weights())

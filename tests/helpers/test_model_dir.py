@@ -115,6 +115,17 @@ def test_output_paths_are_checked_and_their_folders_created(tmp_path):
     with pytest.raises(UserError, match="is a directory"):
         model_dir.prepare_output_file(tmp_path / "a", "--output_file")
     assert model_dir.prepare_output_dir(tmp_path / "plots" / "x", "--plot_dir").is_dir()
+    # A file that must go into an existing folder: nothing is created.
+    assert model_dir.prepare_output_file(tmp_path / "a" / "x.json", "--attention_json",
+                                         create_folder=False) == tmp_path / "a" / "x.json"
+    with pytest.raises(UserError, match=r"Expected the folder of --attention_json=.*new/x.json "
+                                        r"to exist"):
+        model_dir.prepare_output_file(tmp_path / "new" / "x.json", "--attention_json",
+                                      create_folder=False)
+    with pytest.raises(UserError, match="is a file"):
+        model_dir.prepare_output_file(tmp_path / "file" / "x.json", "--attention_json",
+                                      create_folder=False)
+    assert not (tmp_path / "new").exists()
     with pytest.raises(UserError, match="--export_dir"):
         model_dir.prepare_output_dir(tmp_path / "file", "--export_dir")
 

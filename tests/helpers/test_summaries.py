@@ -32,15 +32,18 @@ def test_writer_scalars_image_and_text_read_back(tmp_path):
         png_path = writer.attention_image(
             "attention/sample_0", 2, weights, x_labels=["a", "b", "c"], y_labels=["x", "y"]
         )
+        grid_path = writer.attention_grid_image("attention/heads", 2, np.stack([[weights] * 3]))
 
     assert list(tmp_path.glob("events.out.tfevents.*"))
     assert png_path == tmp_path / "attention" / "attention_sample_0_2.png"
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert grid_path == tmp_path / "attention" / "attention_heads_2.png"
+    assert grid_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     accumulator = _accumulator(tmp_path)
     tags = accumulator.Tags()["tensors"]
     assert {"losses/total", "charts/learning_rate", "eval/bleu"} <= set(tags)
-    assert "attention/sample_0" in tags and "hyperparameters" in tags
+    assert {"attention/sample_0", "attention/heads", "hyperparameters"} <= set(tags)
 
     def values(tag):
         return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in accumulator.Tensors(tag)]

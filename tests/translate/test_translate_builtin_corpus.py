@@ -11,8 +11,11 @@ from translate.builtin_corpus import (
     builtin_pairs,
     format_date_pair,
     format_number_pair,
+    gold_alignment,
+    gold_alignments,
     recommended_subword,
 )
+from translate.tokenizer import word_tokens
 
 YEAR = re.compile(r"\b(1[9]\d\d|20\d\d)\b")
 
@@ -116,3 +119,50 @@ def test_recommended_subword_and_bad_arguments():
         builtin_corpus("en-fr", 2.5, 10, 10)
     with pytest.raises(ValueError, match="Received: style='short'"):
         format_date_pair(datetime.date(2000, 1, 1), "short")
+
+
+def _rendered(source, target, pair):
+    """The gold links as "target word <- source word" strings, by target word."""
+    src, tgt = word_tokens(source, pair[:2]), word_tokens(target, pair[3:])
+    links = gold_alignment(source, target, pair)
+    return [f"{tgt[j]}<-{src[i]}" for i, j in sorted(links, key=lambda link: link[::-1])]
+
+
+@pytest.mark.parametrize("pair, make, expected", [
+    ("en-fr", lambda p: format_date_pair(datetime.date(1999, 3, 21), "full", p),
+     ["dimanche<-Sunday", "21<-21", "mars<-March", "1999<-1999"]),
+    ("en-fr", lambda p: format_date_pair(datetime.date(1987, 2, 24), "medium", p),
+     ["24<-24", "févr<-Feb", ".<-Feb", "1987<-1987"]),
+    ("en-es", lambda p: format_date_pair(datetime.date(1987, 2, 24), "full", p),
+     ["martes<-Tuesday", ",<-,", "24<-24", "febrero<-February", "1987<-1987"]),
+    ("en-de", lambda p: format_date_pair(datetime.date(1987, 2, 24), "medium", p),
+     ["24.02.1987<-Feb", "24.02.1987<-24", "24.02.1987<-1987"]),
+    ("en-fr", lambda p: format_number_pair(817865, p),
+     ["huit<-eight", "cent<-hundred", "dix-sept<-seventeen", "mille<-thousand", "huit<-eight",
+      "cent<-hundred", "soixante-cinq<-sixty-five"]),
+    ("en-fr", lambda p: format_number_pair(101071, p),
+     ["cent<-one", "cent<-hundred", "un<-one", "mille<-thousand", "soixante<-seventy-one",
+      "et<-seventy-one", "onze<-seventy-one"]),
+    ("en-es", lambda p: format_number_pair(1100, p),
+     ["mil<-one", "mil<-thousand", "cien<-one", "cien<-hundred"]),
+    ("en-es", lambda p: format_number_pair(800, p),
+     ["ochocientos<-eight", "ochocientos<-hundred"]),
+    ("en-de", lambda p: format_number_pair(21, p),
+     ["einundzwanzig<-twenty-one"]),
+], ids=["fr_full", "fr_medium", "es_full", "de_numeric", "fr_number", "fr_implicit_one",
+        "es_implicit_one", "es_fused_hundred", "de_compound"])
+def test_gold_alignment_golden(pair, make, expected):
+    source, target = make(pair)
+    assert _rendered(source, target, pair) == expected
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_every_target_word_but_spanish_de_has_a_gold_link(pair):
+    pairs = builtin_pairs(pair, 400, seed=5)
+    for (source, target), links in zip(pairs, gold_alignments(pairs, pair), strict=True):
+        src, tgt = word_tokens(source, pair[:2]), word_tokens(target, pair[3:])
+        assert all(0 <= i < len(src) and 0 <= j < len(tgt) for i, j in links)
+        unlinked = [tgt[j] for j in range(len(tgt)) if j not in {j for _, j in links}]
+        assert unlinked == (["de"] * len(unlinked) if pair == "en-es" else []), (source, target)
+        # Only English "and" and commas stay without a link on the source side.
+        assert {src[i] for i in range(len(src)) if i not in {i for i, _ in links}} <= {"and", ","}

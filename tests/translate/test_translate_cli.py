@@ -6,6 +6,7 @@ the lock, --help, and translate.translate in a pipe."""
 import contextlib
 import hashlib
 import io
+import json
 import os
 import pathlib
 import shutil
@@ -93,6 +94,14 @@ def test_bad_training_input_is_one_line_and_leaves_no_directory(tmp_path, monkey
         ("translate.translate", ["--model_dir={m}", "--output_file={d}/file/out.txt"],
          "is a file"),
         ("translate.translate", ["--model_dir={m}", "--plot_dir={d}/file/plots"], "is a file"),
+        ("translate.translate", ["--model_dir={m}", "--attention_heads=max"],
+         "--attention_heads=max: Expected 'mean', 'all' or 'L:H'"),
+        ("translate.translate", ["--model_dir={m}", "--attention_heads=0:1"],
+         "--attention_heads=0:1: Expected L:H with L < 1 and H < 1"),
+        ("translate.translate", ["--model_dir={m}", "--attention_json={d}/missing/a.jsonl"],
+         "Expected the folder of --attention_json={d}/missing/a.jsonl to exist"),
+        ("translate.translate", ["--model_dir={m}", "--attention_json={d}/file/a.jsonl"],
+         "is a file"),
         ("translate.evaluate", ["--model_dir={d}/typo", "--src_file={d}/file",
                                 "--ref_file={d}/file"], "does not exist"),
         ("translate.evaluate", ["--model_dir={m}", "--src_file={d}/file"], "--ref_file"),
@@ -100,6 +109,12 @@ def test_bad_training_input_is_one_line_and_leaves_no_directory(tmp_path, monkey
                                 "--output_json={d}/file/scores.json"], "is a file"),
         ("translate.evaluate", ["--model_dir={m}", "--src_file={d}/file",
                                 "--ref_file={d}/missing"], "missing: cannot read"),
+        ("translate.evaluate", ["--model_dir={m}", "--src_file={d}/file", "--ref_file={d}/file",
+                                "--ref_alignments={d}/file"], "file:1: expected links"),
+        ("translate.evaluate", ["--model_dir={m}", "--src_file={d}/file", "--ref_file={d}/file",
+                                "--ref_alignments={d}/missing"], "missing: cannot read"),
+        ("translate.evaluate", ["--model_dir={m}", "--src_file={d}/file", "--ref_file={d}/file",
+                                "--attention_heads=1"], "--attention_heads=1: Expected"),
         ("translate.export", ["--model_dir={m}", "--export_dir={d}/file"], "is a file"),
         ("translate.export", ["--model_dir={m}"], "--export_dir"),
         ("translate.export", ["--model_dir={d}/typo", "--export_dir={d}/e"], "does not exist"),
@@ -121,10 +136,12 @@ def test_bad_training_input_is_one_line_and_leaves_no_directory(tmp_path, monkey
          "--average_last=3 but"),
     ],
     ids=["translate_typo", "translate_untrained", "n_best", "output_file", "plot_dir",
-         "evaluate_typo", "no_ref_file", "output_json", "missing_ref", "export_dir_file",
-         "no_export_dir", "export_typo", "ensemble_typo", "evaluate_ensemble_typo",
-         "export_ensemble_typo", "empty_ensemble_member", "sampling_beam",
-         "evaluate_sampling_beam", "sampling_topp", "average_last"],
+         "attention_heads", "heads_out_of_range", "attention_json_folder",
+         "attention_json_file", "evaluate_typo", "no_ref_file", "output_json", "missing_ref",
+         "ref_alignments_malformed", "ref_alignments_missing", "evaluate_heads",
+         "export_dir_file", "no_export_dir", "export_typo", "ensemble_typo",
+         "evaluate_ensemble_typo", "export_ensemble_typo", "empty_ensemble_member",
+         "sampling_beam", "evaluate_sampling_beam", "sampling_topp", "average_last"],
 )
 def test_bad_tool_input_is_one_line_before_any_work(tmp_path, trained_dir, module, args,
                                                     message):
@@ -347,15 +364,17 @@ README_FLAGS = {
                         "heads", "ff_dim", "num_layers", "tokens_per_batch", "learning_rate",
                         "time_budget_minutes", "max_steps", "eval_every", "patience",
                         "decay_steps", "precision", "mixed_precision", "seed", "jit_compile",
-                        "strategy", "cpu_devices", "keep_checkpoints"],
+                        "strategy", "cpu_devices", "keep_checkpoints", "guided_alignment_weight"],
     "translate.translate": ["model_dir", "beam_width", "length_penalty", "coverage_penalty",
                             "n_best", "input_file", "output_file", "plot_dir", "batch_size",
                             "average_last", "sampling", "sampling_topk", "sampling_topp",
-                            "sampling_temperature", "seed", "replace_unknown"],
+                            "sampling_temperature", "seed", "replace_unknown",
+                            "alignment_format", "attention_json", "attention_heads"],
     "translate.evaluate": ["model_dir", "src_file", "ref_file", "beam_width", "length_penalty",
                            "coverage_penalty", "batch_size", "output_json", "average_last",
                            "sampling", "sampling_topk", "sampling_topp",
-                           "sampling_temperature", "seed", "replace_unknown"],
+                           "sampling_temperature", "seed", "replace_unknown", "ref_alignments",
+                           "attention_heads"],
     "translate.export": ["model_dir", "export_dir", "beam_width", "length_penalty",
                          "coverage_penalty", "check_file", "average_last"],
     "translate.average": ["model_dir", "last", "output_dir"],
@@ -419,7 +438,11 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 import tensorflow as tf
 loaded = tf.saved_model.load(sys.argv[1])
-out = loaded.signatures["translate"](sentences=tf.constant(["May 3, 1950", "twelve"]))
+sentences = tf.constant(["May 3, 1950", "twelve"])
+out = loaded.signatures["translate"](sentences=sentences)
+heads = loaded.signatures["translate_all_heads"](sentences=sentences)["attention"]
+assert heads.shape == (2, 1, 1) + tuple(out["attention"].shape[1:]), heads.shape
+tf.debugging.assert_near(heads[:, 0, 0], out["attention"])
 print(out["translation"].shape, out["attention"].shape[0], out["attention"].dtype.name)
 """
     result = subprocess.run([sys.executable, "-c", script, str(export)], capture_output=True,
@@ -449,3 +472,159 @@ def test_long_phases_report_progress_and_short_ones_stay_silent():
             Tokenizer.fit([s for s, _ in data.train], "en", progress=quiet.update)
     assert err.getvalue().splitlines()[-1].startswith("corpus: pair 30/30 (100%)")
     assert "tokenizers" not in err.getvalue()
+
+
+def _no_decoding(monkeypatch):
+    from translate.translator import Translator
+
+    def fail(*args, **kwargs):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(Translator, "translate", fail)
+
+
+def test_ref_alignments_that_do_not_fit_the_sentences_fail_before_decoding(tmp_path,
+                                                                           trained_dir,
+                                                                           monkeypatch):
+    """The model directory of a built-in run holds data/test.{src,ref,align}; a gold file with
+    a line too few, or a link outside its sentence, is an error naming file and line."""
+    _no_decoding(monkeypatch)
+    data = trained_dir / "data"
+    lines = (data / "test.align").read_text(encoding="utf-8").splitlines()
+    sources = (data / "test.src").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(sources) == 8
+    args = [f"--model_dir={trained_dir}", f"--src_file={data}/test.src",
+            f"--ref_file={data}/test.ref", f"--output_json={tmp_path}/scores.json"]
+    short = tmp_path / "short.align"
+    short.write_text("\n".join(lines[:7]) + "\n", encoding="utf-8")
+    run_tool("translate.evaluate", *args, f"--ref_alignments={short}").one_line_error(
+        f"{short}:8: has 7 lines for 8 sentences")
+    wide = tmp_path / "wide.align"
+    wide.write_text("\n".join(lines[:2] + ["0-0 99-0"] + lines[3:]) + "\n", encoding="utf-8")
+    run_tool("translate.evaluate", *args, f"--ref_alignments={wide}").one_line_error(
+        f"{wide}:3: link 99-0 is out of range")
+    assert not (tmp_path / "scores.json").exists()
+
+
+def test_translate_prints_pharaoh_alignments_and_writes_every_head(tmp_path,
+                                                                   trained_transformer_dir):
+    """Beam search with two hypotheses a sentence: each is followed by its hard alignment,
+    the JSON lines hold the best one's attention of every layer and head, whose last-layer
+    head mean gives that alignment; `--attention_heads=L:H` uses that head; `all` plots
+    grids."""
+    from translate import alignment
+
+    model_dir = trained_transformer_dir
+    src = model_dir / "data" / "test.src"
+    sources = src.read_text(encoding="utf-8").splitlines()
+    common = [f"--model_dir={model_dir}", f"--input_file={src}", "--beam_width=3",
+              "--alignment_format=pharaoh"]
+    result = run_tool("translate.translate", *common, "--n_best=2",
+                      f"--attention_json={tmp_path}/attention.jsonl", "--attention_heads=all",
+                      f"--plot_dir={tmp_path}/plots")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    records = [json.loads(line) for line in
+               (tmp_path / "attention.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == len(records) == len(sources) == 8
+    for source, line, record in zip(sources, lines, records, strict=True):
+        fields = line.split("\t")
+        assert len(fields) == 4 and fields[0] == record["translation"]
+        assert record["source"] == source and record["source_tokens"][-1] == "</s>"
+        attention = np.array(record["attention"])
+        t, s = len(record["target_tokens"]), len(record["source_tokens"])
+        assert attention.shape == (2, 2, t, s)
+        np.testing.assert_allclose(attention.sum(-1), 1.0, atol=1e-3)
+        source_ids, _ = alignment.word_ids(record["source_tokens"])
+        target_ids, target_words = alignment.word_ids(record["target_tokens"])
+        links = alignment.parse_pharaoh(fields[1]).sure
+        assert sorted(j for _, j in links) == list(range(len(target_words)))
+        assert links == set(alignment.hard_alignment(attention[1].mean(0), target_ids,
+                                                     source_ids))
+        alignment.parse_pharaoh(fields[3])  # the second hypothesis' alignment
+    assert len(list((tmp_path / "plots").glob("sentence_*.png"))) == 8
+    result = run_tool("translate.translate", *common, "--attention_heads=0:1")
+    assert result.returncode == 0, result.stderr
+    for line, record in zip(result.stdout.splitlines(), records, strict=True):
+        attention = np.array(record["attention"])
+        source_ids, _ = alignment.word_ids(record["source_tokens"])
+        target_ids, _ = alignment.word_ids(record["target_tokens"])
+        assert alignment.parse_pharaoh(line.split("\t")[1]).sure == set(
+            alignment.hard_alignment(attention[0, 1], target_ids, source_ids))
+
+
+def test_evaluate_reports_the_aer_of_the_pharaoh_alignments(tmp_path, trained_transformer_dir):
+    """evaluate's AER is that of translate's Pharaoh output against the gold file, for the
+    head mean and for each layer:head."""
+    from translate import alignment
+
+    model_dir = trained_transformer_dir
+    data = model_dir / "data"
+    gold = alignment.read_pharaoh(data / "test.align")
+    result = run_tool("translate.evaluate", f"--model_dir={model_dir}",
+                      f"--src_file={data}/test.src", f"--ref_file={data}/test.ref",
+                      f"--ref_alignments={data}/test.align", "--attention_heads=all",
+                      f"--output_json={tmp_path}/scores.json")
+    assert result.returncode == 0, result.stderr
+    assert "AER " in result.stdout and "best layer:head" in result.stdout
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert set(scores["aer_by_head"]) == {"0:0", "0:1", "1:0", "1:1"}
+    assert scores["aer_best_head"] in scores["aer_by_head"]
+    assert 0 <= scores["aer_same_words"] <= 8
+    for heads, aer in [("mean", scores["aer"]), ("1:0", scores["aer_by_head"]["1:0"])]:
+        result = run_tool("translate.translate", f"--model_dir={model_dir}",
+                          f"--input_file={data}/test.src", "--alignment_format=pharaoh",
+                          f"--attention_heads={heads}")
+        assert result.returncode == 0, result.stderr
+        links = [alignment.parse_pharaoh(line.split("\t")[1]).sure
+                 for line in result.stdout.splitlines()]
+        assert alignment.alignment_error_rate(links, gold) == pytest.approx(aer)
+
+
+def test_export_all_heads_signature_of_a_transformer(tmp_path, trained_transformer_dir):
+    """In process: `translate_all_heads` returns [N, L, H, T, S], whose last layer's head
+    mean is `translate`'s attention, with the same translations."""
+    import tensorflow as tf
+
+    from translate.export import build_archive
+    from translate.model_dir import load_trained
+
+    model, src_tok, tgt_tok, _ = load_trained(trained_transformer_dir)
+    build_archive(model, src_tok, tgt_tok, beam_width=2).write_out(str(tmp_path / "export"),
+                                                                   verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "export"))
+    sentences = tf.constant(["May 3, 1950", "twelve"])
+    mean = loaded.signatures["translate"](sentences=sentences)
+    heads = loaded.signatures["translate_all_heads"](sentences=sentences)
+    np.testing.assert_array_equal(mean["translation"], heads["translation"])
+    n, t, s = mean["attention"].shape
+    assert heads["attention"].shape == (n, 2, 2, t, s)
+    np.testing.assert_allclose(np.asarray(heads["attention"])[:, -1].mean(axis=1),
+                               mean["attention"], atol=1e-6)
+
+
+def test_a_builtin_run_trains_with_guided_alignment_and_reports_aer(trained_transformer_dir):
+    """The built-in corpus brings gold alignments: the run trains with guided alignment, logs
+    the dev AER and a grid of the heads, reports the test AER and writes the gold files."""
+    import tensorflow as tf
+
+    from translate import alignment, builtin_corpus
+
+    model_dir = trained_transformer_dir
+    metrics = core_dir.read_json(model_dir / "metrics.json")
+    assert metrics["guided_alignment"] is True and metrics["attention_heads"] == "mean"
+    assert 0.0 <= metrics["aer"] <= 1.0 and 0.0 <= metrics["aer_greedy"] <= 1.0
+    data = model_dir / "data"
+    for split in ("dev", "test"):
+        pairs = list(zip((data / f"{split}.src").read_text(encoding="utf-8").splitlines(),
+                         (data / f"{split}.ref").read_text(encoding="utf-8").splitlines(),
+                         strict=True))
+        assert len(pairs) == 8
+        written = [g.sure for g in alignment.read_pharaoh(data / f"{split}.align")]
+        assert written == [set(links) for links in builtin_corpus.gold_alignments(pairs)]
+    tags = set()
+    for path in model_dir.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags |= {value.tag for value in event.summary.value}
+    assert {"eval/aer", "losses/guided_alignment", "attention/dev_0_heads"} <= tags
+    assert (model_dir / "attention" / "attention_dev_0_heads_2.png").is_file()

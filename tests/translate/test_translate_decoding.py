@@ -274,6 +274,70 @@ def test_beam_scores_follow_gnmt_formula():
     _check_replay(model, out, MAX_LENGTHS)
 
 
+HEAD_WEIGHTS = np.array([0.5, 1.5, 1.0], np.float32)  # mean 1: the last layer's head mean is α
+
+
+def _with_layers_and_heads(model):
+    """`model.step_fn` with alignments [R, L=2, N=3, S]: layer 0 holds α rolled by one source
+    position, layer 1 holds α scaled by `HEAD_WEIGHTS` (so its head mean is α)."""
+
+    def step_fn(tokens, state, t):
+        logits, state, alignments = model.step_fn(tokens, state, t)
+        first = tf.repeat(tf.roll(alignments, 1, axis=-1)[:, None], 3, axis=1)
+        last = alignments[:, None, :] * HEAD_WEIGHTS[None, :, None]
+        return logits, state, tf.stack([first, last], axis=1)
+
+    return step_fn
+
+
+def _expected_heads(alignments):
+    """What `_with_layers_and_heads` makes of an α history [..., S]: [..., 2, 3, S]."""
+    first = np.repeat(np.roll(alignments, 1, axis=-1)[..., None, :], 3, axis=-2)
+    last = alignments[..., None, :] * HEAD_WEIGHTS[:, None]
+    return np.stack([first, last], axis=-3)
+
+
+def test_alignments_with_layer_and_head_dims_are_the_hypotheses_own():
+    """Step alignments [R, L, N, S]: the same hypotheses and scores as with α alone, and the
+    histories [B, N, T, L, N, S] are those of each hypothesis' own steps; the coverage penalty
+    sums the last layer's head mean (`coverage_alignments`), so its scores are α's."""
+    source_lengths = [5, 3, 4]
+    model = ToyModel(seed=6, source_lengths=source_lengths)
+    step_fn = _with_layers_and_heads(model)
+    last_mean = lambda x: tf.reduce_mean(x[:, -1], axis=1)  # noqa: E731
+    plain = _numpy(_greedy(model, MAX_LENGTHS))
+    heads = _numpy(decoding.greedy_decode(
+        step_fn, model.initial_state(), tf.fill([model.batch], BOS), EOS, MAX_LENGTHS,
+        model.source, alignment_dims=(2, 3)))
+    for name in ("tokens", "lengths", "scores"):
+        np.testing.assert_array_equal(heads[name], plain[name])
+    assert heads["alignments"].shape == plain["alignments"].shape[:3] + (2, 3, model.source)
+    np.testing.assert_allclose(heads["alignments"], _expected_heads(plain["alignments"]),
+                               atol=1e-6)
+    kwargs = dict(beam_width=4, n_best=2, length_penalty=0.8, coverage_penalty=0.3,
+                  source_lengths=source_lengths)
+    plain = _numpy(_beam(model, MAX_LENGTHS, **kwargs))
+    heads = _numpy(decoding.beam_search(
+        step_fn, model.initial_state(4), model.batch, 4, BOS, EOS, MAX_LENGTHS, model.source,
+        alignment_dims=(2, 3), coverage_alignments=last_mean, **{
+            k: v for k, v in kwargs.items() if k != "beam_width"}))
+    for name in ("tokens", "lengths"):
+        np.testing.assert_array_equal(heads[name], plain[name])
+    np.testing.assert_allclose(heads["scores"], plain["scores"], rtol=1e-5)
+    np.testing.assert_allclose(heads["alignments"], _expected_heads(plain["alignments"]),
+                               atol=1e-6)
+    # The default coverage reduction is the mean over E: other scores here.
+    default = _numpy(decoding.beam_search(
+        step_fn, model.initial_state(4), model.batch, 4, BOS, EOS, MAX_LENGTHS, model.source,
+        alignment_dims=(2, 3), **{k: v for k, v in kwargs.items() if k != "beam_width"}))
+    assert not np.allclose(default["scores"], plain["scores"])
+    with pytest.raises(ValueError, match="alignments of rank 4"):
+        decoding.greedy_decode(model.step_fn, model.initial_state(), tf.fill([3], BOS), EOS,
+                               MAX_LENGTHS, model.source, alignment_dims=(2, 3))
+    with pytest.raises(ValueError, match="alignment_dims to be a sequence of positive ints"):
+        _greedy(model, MAX_LENGTHS, alignment_dims=(2, 0))
+
+
 def test_max_lengths_are_respected():
     model = ToyModel(seed=7, eos_bias=-50.0)  # EOS practically never wins
     max_lengths = [2, 5, 3]

@@ -9,6 +9,7 @@ import tensorflow as tf
 from translate.input_pipeline import (
     bucket_plan,
     filter_max_length,
+    kept_by_length,
     make_dataset,
     make_eval_batches,
 )
@@ -44,6 +45,38 @@ def test_filter_max_length_counts_eos():
         filter_max_length(src, tgt, 0)
     with pytest.raises(ValueError, match="len\\(tgt_ids\\)=1"):
         filter_max_length(src, tgt[:1], 4)
+    assert kept_by_length(src, tgt, 4) == [0] and kept_by_length(src, tgt, None) == [0, 1, 2, 3]
+
+
+def test_gold_alignments_ride_along_as_row_distributions():
+    """Each pair's [T, S] gold matrix (EOS included) comes with it, padded with zeros, in
+    every batch order; a target token with k links has 1/k on each, the EOS row is on the
+    source EOS, a token without link and the padding rows have none."""
+    src, tgt = _corpus(60, seed=2)
+    rng = np.random.default_rng(1)
+    links = [sorted({(int(rng.integers(len(s))), int(rng.integers(len(t))))
+                     for _ in range(rng.integers(0, 4))}) for s, t in zip(src, tgt, strict=True)]
+    expected = {}
+    for s, t, pair_links in zip(src, tgt, links, strict=True):
+        gold = np.zeros((len(t) + 1, len(s) + 1), np.float32)
+        for i, j in pair_links:
+            gold[j, i] = 1.0
+        gold[len(t), len(s)] = 1.0
+        gold /= np.maximum(gold.sum(axis=1, keepdims=True), 1.0)
+        expected[tuple(s)] = gold
+    seen = 0
+    for batch in _batches(make_dataset(src, tgt, 300, shuffle=True, seed=4, alignments=links)):
+        assert batch["alignment"].dtype == np.float32
+        assert batch["alignment"].shape == batch["target"].shape + batch["source"].shape[1:]
+        for s_row, matrix in zip(batch["source"], batch["alignment"], strict=True):
+            gold = expected[tuple(_unpad(s_row)[:-1])]
+            t, s = gold.shape
+            np.testing.assert_allclose(matrix[:t, :s], gold)
+            assert not matrix[t:].any() and not matrix[:, s:].any()
+            seen += 1
+    assert seen == len(src)
+    with pytest.raises(ValueError, match="the links of every pair"):
+        make_dataset(src, tgt, 300, shuffle=False, alignments=links[:-1])
 
 
 def test_batches_have_shapes_dtypes_bos_eos_and_zero_padding():

@@ -3,6 +3,7 @@ their outputs, the first steps under each precision policy, and a model fitted o
 corpus (its accuracy, beam search with it). The command-line tools, resuming included, are
 in test_translate_cli.py."""
 
+import dataclasses
 import json
 
 import keras
@@ -178,3 +179,93 @@ def test_beam_search_of_a_trained_model_and_beam_one_equals_greedy(learned):
     penalized = Translator(model, src, tgt, beam_width=4, length_penalty=1.0)
     one = penalized.translate(sentences[:1])
     assert one[0][0].text == penalized.translate(sentences)[0][0].text
+
+
+def test_guided_alignment_sum_golden_value():
+    import tensorflow as tf
+
+    from translate.trainer import guided_alignment_sum
+
+    gold = tf.constant([[[0.5, 0.5, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])  # [1, 3, 3]
+    attention = tf.constant([[[0.25, 0.5, 0.25], [0.2, 0.3, 0.5], [0.0, 0.1, 0.9]]])
+    expected = -(0.5 * np.log(0.25) + 0.5 * np.log(0.5) + np.log(0.9))
+    np.testing.assert_allclose(guided_alignment_sum(gold, attention), expected, rtol=1e-6)
+    # A zero attention on a gold link is clipped, not -inf.
+    assert np.isfinite(guided_alignment_sum(gold, tf.zeros_like(attention)))
+
+
+@pytest.mark.parametrize("architecture", ["rnn", "transformer"])
+def test_guided_alignment_rides_along_when_the_corpus_has_gold_links(tmp_path, tiny_data,
+                                                                     architecture):
+    """With the built-in corpus's gold links the batches carry the gold matrices and a step
+    adds the guided-alignment loss; weight 0 leaves the batches and the loss as they were."""
+    from translate.trainer import Trainer
+
+    data, tokenizers = tiny_data
+    gold = builtin_corpus.corpus_alignments(data, "en-fr", tokenizers)
+    config = _model_config(tokenizers, architecture=architecture)
+    guided = Trainer(data, tokenizers, config, TINY_TRAIN, CommonConfig(precision="float32"),
+                     tmp_path, log=lambda line: None, alignments=gold)
+    assert len(guided.train_links) == len(guided.src_ids)
+    assert guided.train_links[0] == gold.train[0]  # word-level: the words are the tokens
+    assert "alignment" in guided._next_batch()
+    assert np.isfinite(guided.train_step()) and guided.guided_loss > 0
+    plain = Trainer(data, tokenizers, config,
+                    dataclasses.replace(TINY_TRAIN, guided_alignment_weight=0.0),
+                    CommonConfig(precision="float32"), tmp_path, log=lambda line: None,
+                    alignments=gold)
+    assert plain.train_links is None and "alignment" not in plain._next_batch()
+    assert np.isfinite(plain.train_step()) and plain.guided_loss == 0.0
+
+
+@pytest.mark.parametrize("fixture", ["trained_dir", "trained_transformer_dir"])
+def test_decoded_attention_is_that_of_each_hypothesis_own_steps(request, fixture):
+    """Beam search's attention of every n-best hypothesis (every layer and head of the
+    Transformer) is the attention the model gives that hypothesis when it is fed as the
+    decoder input: the beam's own history, not that of another beam."""
+    import tensorflow as tf
+
+    from translate.model_dir import load_trained
+    from translate.tokenizer import BOS, EOS
+    from translate.translator import Translator
+
+    model, src, tgt, _ = load_trained(request.getfixturevalue(fixture))
+    source_ids = [src.encode(s) for s in ["May 3, 1950", "Sunday, March 21, 1999", "twelve"]]
+    translator = Translator(model, src, tgt, beam_width=4, n_best=4)
+    for hyps, ids in zip(translator.translate_ids(source_ids), source_ids, strict=True):
+        source = tf.constant([ids + [EOS]])
+        for tokens, attention, _ in hyps:
+            decoder_in = tf.constant([[BOS] + tokens[:-1]])
+            if fixture == "trained_dir":
+                _, forced = model.call_with_attention({"source": source,
+                                                       "decoder_in": decoder_in})
+                forced = np.asarray(forced)[0]  # [T, S]
+            else:
+                memory, mask, _ = model.encode(source)
+                _, layers = model._decode_hidden(decoder_in, memory, mask)
+                forced = np.stack([np.asarray(w)[0] for w in layers])  # [L, N, T, S]
+            assert attention.shape == forced.shape
+            np.testing.assert_allclose(attention, forced, atol=1e-5)
+
+
+def test_gold_word_links_map_to_the_pieces_of_a_subword_model():
+    """en-de with SentencePiece: every piece of a linked word pair is linked, and only
+    those."""
+    from translate import alignment
+    from translate.trainer import _token_links
+
+    data = builtin_corpus.builtin_corpus("en-de", train_size=150, dev_size=2, test_size=2,
+                                         seed=2)
+    pairs = data.train[:40]
+    tokenizers = tuple(Tokenizer.fit([p[side] for p in data.train], lang,
+                                     kind="sentencepiece", vocab_size=120)
+                       for side, lang in ((0, "en"), (1, "de")))
+    word_links = builtin_corpus.gold_alignments(pairs, "en-de")
+    for (source, target), words, pieces in zip(pairs, word_links,
+                                               _token_links(pairs, word_links, tokenizers),
+                                               strict=True):
+        source_ids, _ = alignment.word_ids(tokenizers[0].pieces(source), "sentencepiece", "en")
+        target_ids, _ = alignment.word_ids(tokenizers[1].pieces(target), "sentencepiece", "de")
+        expected = {(p, q) for p, i in enumerate(source_ids) for q, j in enumerate(target_ids)
+                    if (i, j) in set(words)}
+        assert set(pieces) == expected and expected
