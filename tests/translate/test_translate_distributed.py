@@ -27,8 +27,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 # The tiny configuration of test_translate_train, without dropout (a replica's dropout masks
 # are not the single process's) and with a clip norm below the first gradient's (~0.36), so
 # that the gradient clipping is part of the comparison.
-TINY = ["--train_size=200", "--dev_size=8", "--test_size=8", "--units=32", "--embedding_dim=16",
-        "--num_layers=1", "--dropout=0", "--clip_norm=0.1", "--tokens_per_batch=256",
+TINY = ["--architecture=rnn", "--train_size=200", "--dev_size=8", "--test_size=8",
+        "--units=32", "--embedding_dim=16", "--num_layers=1", "--dropout=0", "--clip_norm=0.1",
+        "--tokens_per_batch=256",
         "--eval_every=1", "--warmup_steps=1", "--decay_steps=10", "--dev_eval_sentences=8",
         "--time_budget_minutes=0"]
 TIMEOUT = 900  # seconds a run may take on a machine busy with other work

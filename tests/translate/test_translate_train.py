@@ -242,7 +242,7 @@ def test_decoded_attention_is_that_of_each_hypothesis_own_steps(request, fixture
                 forced = np.asarray(forced)[0]  # [T, S]
             else:
                 memory, mask, _ = model.encode(source)
-                _, layers = model._decode_hidden(decoder_in, memory, mask)
+                _, layers = model._decoder_layers(decoder_in, memory, mask)
                 forced = np.stack([np.asarray(w)[0] for w in layers])  # [L, N, T, S]
             assert attention.shape == forced.shape
             np.testing.assert_allclose(attention, forced, atol=1e-5)
