@@ -138,6 +138,14 @@ def figure_to_png_bytes(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def _write_png(path, figure) -> pathlib.Path:
+    """Writes `figure` as a PNG at `path` (parent directories created); returns the path."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(figure_to_png_bytes(figure))
+    return path
+
+
 def save_attention_png(
     path: str | pathlib.Path,
     weights,
@@ -157,11 +165,7 @@ def save_attention_png(
     Raises:
         ValueError: As for `plot_attention`.
     """
-    png = figure_to_png_bytes(plot_attention(weights, x_labels, y_labels, title))
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png)
-    return path
+    return _write_png(path, plot_attention(weights, x_labels, y_labels, title))
 
 
 def save_attention_grid_png(
@@ -177,8 +181,4 @@ def save_attention_grid_png(
     Raises:
         ValueError: As for `plot_attention_grid`.
     """
-    png = figure_to_png_bytes(plot_attention_grid(weights, x_labels, y_labels, title))
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png)
-    return path
+    return _write_png(path, plot_attention_grid(weights, x_labels, y_labels, title))
