@@ -6,8 +6,7 @@ field's line of the `Attributes:` section below as its help text.
 
 import dataclasses
 
-from attn_core.config_checks import require_positive_ints
-from attn_core.errors import UserError
+from attn_core.config_checks import require_non_negative_ints, require_positive_ints
 
 # The fields a resumed run may change (each change is logged): when and how long to train,
 # evaluate and decode. The others define the optimization problem the checkpoint was trained
@@ -73,11 +72,8 @@ class TrainConfig:
     def __post_init__(self):
         require_positive_ints(self, "tokens_per_batch", "max_length", "max_steps", "eval_every",
                               "beam_width", "keep_checkpoints")
-        for name in ("warmup_steps", "decay_steps"):  # 0: laid out over the run
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise UserError(f"Expected `{name}` >= 0 (0: automatic). "
-                                f"Received: {name}={value!r}")
+        # 0: laid out over the steps the run will take.
+        require_non_negative_ints(self, "warmup_steps", "decay_steps", zero_means="automatic")
         if not self.guided_alignment_weight >= 0.0:
             raise ValueError("Expected `guided_alignment_weight` >= 0. Received: "
                              f"guided_alignment_weight={self.guided_alignment_weight}")
