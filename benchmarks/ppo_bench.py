@@ -9,7 +9,10 @@ masked_mlp, acrobot, lunarlander, doorkey, pendulum, and `speed`: env-steps/s on
 environments against SB3's PPO (zoo CartPole hyperparameters, the same 64-wide layers), run
 here in the same invocation, for the attention policy (default XLA update, in
 `--speed_rounds` rounds alternating with SB3's runs, and `--nojit_compile`) and the MLP
-policy. SB3 and torch go into their own virtual environment
+policy; and `recurrent`: our `--memory` policy against sb3-contrib's RecurrentPPO (LSTM, the
+RL Zoo's CartPoleNoVel-v1 settings) on CartPole without velocities, one pair of runs per seed
+at the same budget, returns and env-steps/s. SB3, sb3-contrib and torch go into their own
+virtual environment
 (`--sb3_venv`, created on first use), never into the project's.
 
 The script prints one markdown table with the figures, the target and the ratio to it
@@ -36,6 +39,9 @@ flags.DEFINE_integer("speed_steps", 200_000, "Env steps of each speed run.")
 flags.DEFINE_integer("speed_rounds", 2, "speed: alternating SB3 / attention rounds.",
                      lower_bound=1)
 flags.DEFINE_string("json_out", "", "speed: also write the rows against SB3 as JSON.")
+flags.DEFINE_integer("recurrent_steps", 150_000,
+                     "recurrent: env steps of each run, ours and RecurrentPPO's.")
+flags.DEFINE_list("recurrent_seeds", ["1", "2", "3"], "recurrent: the seeds, one pair each.")
 flags.DEFINE_string("sb3_venv", "runs/sb3venv",
                     "SB3's own virtual environment (under the git-ignored runs/).")
 
@@ -71,6 +77,11 @@ ROWS = {
                   "--normalize_reward", "--ent_coef=0.0"],
                  300_000, -250.0, ">="),
 }
+
+# The RL Zoo's ppo_lstm CartPoleNoVel-v1 settings are PPOConfig's defaults (the zoo's CartPole
+# ones) with observation normalization and the clip annealed, as RECURRENT_SCRIPT runs them.
+RECURRENT_ARGS = ["--env_id=CartPole-v1", "--mask_velocity", "--memory=8", "--normalize_obs",
+                  "--anneal_clip"]
 
 SB3_SCRIPT = r"""
 import json, sys, time
@@ -108,11 +119,71 @@ print(json.dumps({"steps_per_second": model.num_timesteps / seconds, "seconds": 
                   "update_seconds": phases["train"]}))
 """
 
+RECURRENT_SCRIPT = r"""
+import json, sys, time
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+from sb3_contrib import RecurrentPPO
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecNormalize
+torch.set_num_threads(2)
+steps, seed = int(sys.argv[1]), int(sys.argv[2])
 
-def train(name, args, budget, eval_episodes=100):
+
+class NoVelocity(gym.ObservationWrapper):
+    # The zoo's CartPoleNoVel-v1: cart position and pole angle only (our --mask_velocity).
+    def __init__(self, env):
+        super().__init__(env)
+        low, high = env.observation_space.low[[0, 2]], env.observation_space.high[[0, 2]]
+        self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
+
+    def observation(self, obs):
+        return np.asarray(obs, np.float32)[[0, 2]]
+
+
+env = VecNormalize(make_vec_env("CartPole-v1", n_envs=8, seed=seed, wrapper_class=NoVelocity),
+                   norm_obs=True, norm_reward=False)
+# rl-baselines3-zoo's ppo_lstm CartPoleNoVel-v1 hyperparameters.
+model = RecurrentPPO("MlpLstmPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8,
+                     gamma=0.98, n_epochs=20, ent_coef=0.0, learning_rate=lambda f: 1e-3 * f,
+                     clip_range=lambda f: 0.2 * f, seed=seed, device="cpu",
+                     policy_kwargs=dict(ortho_init=False, activation_fn=nn.ReLU,
+                                        lstm_hidden_size=64, enable_critic_lstm=True,
+                                        net_arch=dict(pi=[64], vf=[64])))
+phases = {"collect_rollouts": 0.0, "train": 0.0}
+for name in phases:
+    def timed(*args, _method=getattr(model, name), _name=name, **kwargs):
+        begin = time.perf_counter()
+        try:
+            return _method(*args, **kwargs)
+        finally:
+            phases[_name] += time.perf_counter() - begin
+    setattr(model, name, timed)
+start = time.perf_counter()
+model.learn(total_timesteps=steps)
+seconds = time.perf_counter() - start
+eval_env = VecNormalize(make_vec_env("CartPole-v1", n_envs=1, seed=seed + 1000,
+                                     wrapper_class=NoVelocity),
+                        norm_obs=True, norm_reward=False, training=False)
+eval_env.obs_rms = env.obs_rms
+mean, std = evaluate_policy(model, eval_env, n_eval_episodes=100, deterministic=True)
+print(json.dumps({"steps_per_second": model.num_timesteps / seconds, "seconds": seconds,
+                  "env_steps": model.num_timesteps, "eval_mean_return": float(mean),
+                  "eval_std_return": float(std),
+                  "updates": model.num_timesteps // (model.n_steps * model.n_envs),
+                  "rollout_seconds": phases["collect_rollouts"],
+                  "update_seconds": phases["train"]}))
+"""
+
+
+def train(name, args, budget, eval_episodes=100, seed=None):
     """Runs attn_agents.train; returns its metrics.json with the wall time."""
+    seed = FLAGS.seed if seed is None else seed
     return run_module(name, "attn_agents.train", pathlib.Path(FLAGS.root) / name,
-                      [f"--total_timesteps={budget}", f"--seed={FLAGS.seed}",
+                      [f"--total_timesteps={budget}", f"--seed={seed}",
                        f"--eval_episodes={eval_episodes}", "--noprogress", *args, *FLAGS.extra])
 
 
@@ -120,7 +191,7 @@ def sb3_python():
     """The SB3 venv's python, created (stable-baselines3 + CPU torch) on first use."""
     venv = pathlib.Path(FLAGS.sb3_venv)
     python = venv / "bin" / "python"
-    if python.exists() and subprocess.run([str(python), "-c", "import stable_baselines3"],
+    if python.exists() and subprocess.run([str(python), "-c", "import sb3_contrib"],
                                           capture_output=True).returncode == 0:
         return python
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -129,14 +200,17 @@ def sb3_python():
         [*pip, "torch", "--index-url", "https://download.pytorch.org/whl/cpu"])
     if cpu_torch.returncode:
         subprocess.run([*pip, "torch"], check=True)
-    subprocess.run([*pip, "stable-baselines3"], check=True)
+    subprocess.run([*pip, "stable-baselines3", "sb3-contrib"], check=True)
     return python
 
 
-def sb3_run(python):
-    """One SB3 PPO run (zoo CartPole settings, 64-64); returns its JSON line as a dict."""
-    result = subprocess.run([str(python), "-c", SB3_SCRIPT, str(FLAGS.speed_steps),
-                             str(FLAGS.seed)], capture_output=True, text=True, check=True)
+def sb3_run(python, script=SB3_SCRIPT, steps=None, seed=None):
+    """One run of an SB3 script (default: PPO, zoo CartPole settings, 64-64); returns its
+    JSON line as a dict."""
+    steps = FLAGS.speed_steps if steps is None else steps
+    seed = FLAGS.seed if seed is None else seed
+    result = subprocess.run([str(python), "-c", script, str(steps), str(seed)],
+                            capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -198,18 +272,54 @@ def speed_rows():
     return rows, phases
 
 
+def recurrent_rows():
+    """Our memory policy against sb3-contrib's RecurrentPPO (LSTM) on CartPole without
+    velocities, one pair of runs per seed in `--recurrent_seeds`, alternating, at the same
+    budget: returns per seed and the speed ratio, then the means.
+
+    Returns:
+        The table's rows.
+    """
+    python = sb3_python()
+    rows, ratios = [], []
+    budget = FLAGS.recurrent_steps
+    for seed in map(int, FLAGS.recurrent_seeds):
+        lstm = sb3_run(python, RECURRENT_SCRIPT, budget, seed)
+        ours = train(f"recurrent_memory_s{seed}", RECURRENT_ARGS, budget, seed=seed)
+        ratio = ours["steps_per_second"] / lstm["steps_per_second"]
+        ratios.append(ratio)
+        rows.append([f"memory vs RecurrentPPO, seed {seed}", "CartPole no velocities x8",
+                     budget, f"{ours['eval_mean_return']:.1f} ± {ours['eval_std_return']:.1f}",
+                     f">= 475; RecurrentPPO {lstm['eval_mean_return']:.1f} ± "
+                     f"{lstm['eval_std_return']:.1f} at "
+                     f"{lstm['steps_per_second']:.0f} steps/s",
+                     ours["eval_mean_return"] / 475.0, ours["steps_per_second"],
+                     ours["wall_minutes"]])
+    rows.append(["memory vs RecurrentPPO: speed, mean of the seeds' ratios (target >= 1)",
+                 "CartPole no velocities x8", budget, "", "", float(np.mean(ratios)), "", ""])
+    write_rows(FLAGS.json_out, [
+        {"row": "PPO CartPole without velocities x8, memory policy vs sb3-contrib "
+                "RecurrentPPO (LSTM 64)", "unit": "env-steps/s ratio",
+         "ours": float(np.mean(ratios)), "anchor": 1.0, "anchor_name": "RecurrentPPO"}])
+    return rows
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    names = FLAGS.only or [*ROWS, "speed"]
-    unknown = [n for n in names if n not in ROWS and n != "speed"]
+    suites = ("speed", "recurrent")
+    names = FLAGS.only or [*ROWS, *suites]
+    unknown = [n for n in names if n not in ROWS and n not in suites]
     if unknown:
-        sys.exit(f"error: Expected --only names from {[*ROWS, 'speed']}. Received: {unknown}")
+        sys.exit(f"error: Expected --only names from {[*ROWS, *suites]}. Received: {unknown}")
     rows, phases = [], []
     for name in names:
         if name == "speed":
             speed, phases = speed_rows()
             rows += speed
+            continue
+        if name == "recurrent":
+            rows += recurrent_rows()
             continue
         args, budget, target, direction = ROWS[name]
         m = train(name, args, budget)
