@@ -5,7 +5,8 @@ r"""attn_agents benchmarks: each row is a real `python -m attn_agents.train` run
     python -m benchmarks.ppo_bench --only=speed --speed_steps=200000
 
 Rows (the attention policy unless noted; each with its target): cartpole, masked_memory,
-masked_mlp, acrobot, lunarlander, doorkey, pendulum, and `speed`: env-steps/s on CartPole with 8
+masked_mlp, acrobot, lunarlander, doorkey, memory_s7 (MiniGrid-MemoryS7 with `--memory=16`),
+memory_s7_none (without memory), pendulum, and `speed`: env-steps/s on CartPole with 8
 environments against SB3's PPO (zoo CartPole hyperparameters, the same 64-wide layers), run
 here in the same invocation, for the attention policy (default XLA update, in
 `--speed_rounds` rounds alternating with SB3's runs, and `--nojit_compile`) and the MLP
@@ -45,6 +46,10 @@ flags.DEFINE_list("recurrent_seeds", ["1", "2", "3"], "recurrent: the seeds, one
 flags.DEFINE_string("sb3_venv", "runs/sb3venv",
                     "SB3's own virtual environment (under the git-ignored runs/).")
 
+MEMORY_S7 = ["--env_id=MiniGrid-MemoryS7-v0", "--num_steps=128", "--num_minibatches=4",
+             "--gamma=0.99", "--gae_lambda=0.95", "--update_epochs=10", "--learning_rate=5e-4",
+             "--ent_coef=0.01"]
+
 # name -> (train flags, budget, target, direction); ">=" rows must reach the target,
 # "<" rows must stay below it.
 ROWS = {
@@ -69,6 +74,10 @@ ROWS = {
                  "--num_minibatches=4", "--gamma=0.99", "--gae_lambda=0.95",
                  "--update_epochs=10", "--learning_rate=5e-4", "--ent_coef=0.01"],
                 300_000, 0.9, ">="),
+    # The object seen in the start room must be remembered down the corridor: a 16-step window
+    # covers a whole successful episode. Without memory the choice at the end is a coin flip.
+    "memory_s7": (MEMORY_S7 + ["--memory=16", "--chunk_length=16"], 1_000_000, 0.9, ">="),
+    "memory_s7_none": (MEMORY_S7, 1_000_000, 0.6, "<"),
     # The zoo's Pendulum settings without gSDE (4 x 1024 steps, 64-sample minibatches, 10
     # epochs, gamma 0.9), at lr 3e-4; 300k steps, within the 500k budget.
     "pendulum": (["--env_id=Pendulum-v1", "--num_envs=4", "--num_steps=1024",
