@@ -17,6 +17,7 @@ from attn_core.quiet_import import import_tensorflow_quietly  # noqa: E402
 
 import_tensorflow_quietly()
 
+from attn_core import attention_record  # noqa: E402
 from attn_core.attention_rnn import AttentionRNN  # noqa: E402
 from attn_core.attention_rnn_cell import AttentionRNNCell  # noqa: E402
 from attn_core.bahdanau_attention import BahdanauAttention  # noqa: E402
@@ -29,6 +30,7 @@ from attn_core.self_attention_2d import SelfAttention2D  # noqa: E402
 __all__ = [
     "AttentionRNN",
     "AttentionRNNCell",
+    "attention_record",
     "BahdanauAttention",
     "BaseAttention",
     "LocalAttention",

@@ -1,4 +1,5 @@
-"""TensorBoard logging on top of `tf.summary`: namespaced scalars, attention images, hparams."""
+"""TensorBoard logging on top of `tf.summary`: namespaced scalars, attention records and images,
+hparams."""
 
 import pathlib
 import re
@@ -7,6 +8,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from attn_core import attention_record
+from attn_core.dashboard import metadata as attention_metadata
 from attn_core.heatmap import figure_to_png_bytes, plot_attention, plot_attention_grid
 
 _TAG = re.compile(r"[\w.\-]+(/[\w.\-]+)+")
@@ -18,6 +21,51 @@ def _check_tag(tag: str) -> None:
             "Expected a namespaced tag such as 'losses/total', 'charts/learning_rate' or "
             f"'eval/bleu' (letters, digits, _ . -). Received: tag={tag!r}"
         )
+
+
+def attention(
+    name: str,
+    weights,
+    query_labels: Sequence[str],
+    key_labels: Sequence[str],
+    step: int | None = None,
+    *,
+    view: str = "matrix",
+    image=None,
+    key_grid: tuple[int, int] | None = None,
+    layer_names: Sequence[str] | None = None,
+) -> bool:
+    """Writes an attention record for the dashboard's Attention tab with the default writer.
+
+    Like `tf.summary.image`, it writes to the writer set with `writer.as_default()`; the
+    record (`attention_record.make_record`) is one string tensor summary whose metadata names
+    the `attention` plugin.
+
+    Args:
+        name: The summary tag, e.g. `"attention/dev_0"`; also the record's name.
+        weights: `[T, S]`, `[H, T, S]` or `[L, H, T, S]` attention weights.
+        query_labels: T query labels.
+        key_labels: S key labels.
+        step: The step; None uses `tf.summary.experimental.get_step()`.
+        view, image, key_grid, layer_names: As for `attention_record.make_record`.
+
+    Returns:
+        True if a default writer wrote it, False if there is none (as `tf.summary.write`).
+
+    Raises:
+        ValueError: If the record does not fit (`make_record`), before anything is written.
+    """
+    record = attention_record.make_record(
+        name, weights, query_labels, key_labels, view=view, image=image, key_grid=key_grid,
+        layer_names=layer_names)
+    return _write_record(record, step)
+
+
+def _write_record(record, step):
+    return bool(tf.summary.write(
+        tag=record["name"], tensor=tf.constant(attention_record.encode_record(record)),
+        step=None if step is None else int(step),
+        metadata=attention_metadata.summary_metadata()))
 
 
 def hparams_markdown(hparams: Mapping[str, Any]) -> str:
@@ -86,6 +134,42 @@ class SummaryWriter:
         with self._writer.as_default():
             write(tf.constant(int(step), tf.int64),
                   tf.constant([float(v) for v in values.values()], tf.float32))
+
+    def attention(
+        self,
+        tag: str,
+        step: int,
+        weights,
+        query_labels: Sequence[str],
+        key_labels: Sequence[str],
+        *,
+        view: str = "matrix",
+        image=None,
+        key_grid: tuple[int, int] | None = None,
+        layer_names: Sequence[str] | None = None,
+    ) -> None:
+        """Writes an attention record for the dashboard's Attention tab (see `attention`).
+
+        Args:
+            tag: Namespaced tag, e.g. `"attention/dev_0"`; also the record's name.
+            step: Global step.
+            weights: `[T, S]`, `[H, T, S]` or `[L, H, T, S]` attention weights.
+            query_labels: T query labels.
+            key_labels: S key labels.
+            view, image, key_grid, layer_names: As for `attention_record.make_record`.
+
+        Raises:
+            ValueError: If the tag has no namespace or the record does not fit, before
+                anything is written (also when the writer is disabled).
+        """
+        _check_tag(tag)
+        record = attention_record.make_record(
+            tag, weights, query_labels, key_labels, view=view, image=image, key_grid=key_grid,
+            layer_names=layer_names)
+        if not self.enabled:
+            return
+        with self._writer.as_default():
+            _write_record(record, step)
 
     def attention_image(
         self,
