@@ -67,3 +67,18 @@ def run_two_workers():
         return results
 
     return run
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Chromium under Selenium (`attn_core.dashboard.browser.chrome`), one per test
+    module; the module's tests using it are skipped, with the reason, if Chromium,
+    chromedriver or Selenium is not installed."""
+    from attn_core.dashboard import browser
+
+    reason = browser.browser_missing()
+    if reason is not None:
+        pytest.skip(f"browser tests need Chromium: {reason}")
+    driver = browser.chrome(1280, 1000)
+    yield driver
+    driver.quit()
