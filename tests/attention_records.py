@@ -41,3 +41,23 @@ def html_records(path):
     assert not _FETCHES.search(page), _FETCHES.search(page).group(0)
     [data] = _RECORDS.findall(page)
     return [attention_record.decode_record(json.dumps(record)) for record in json.loads(data)]
+
+
+def open_in_tensorboard(driver, logdir, tag, **selection):
+    """Starts TensorBoard with the Attention tab over `logdir` (the run "."), waits until it
+    lists `tag` and opens the view of `tag` in `driver`.
+
+    Returns:
+        The `attn_core.dashboard.browser.TensorBoardProcess`; stop it (it is a context
+        manager).
+    """
+    from attn_core.dashboard import browser
+
+    board = browser.TensorBoardProcess(logdir)
+    try:
+        board.wait_for(".", tag)
+        browser.open_view(driver, board.view_url(run=".", tag=tag, **selection))
+    except BaseException:
+        board.stop()
+        raise
+    return board

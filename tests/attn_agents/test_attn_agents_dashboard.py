@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 from agent_tools import run_tool
-from attention_records import event_records, html_records
+from attention_records import event_records, html_records, open_in_tensorboard
 
 from attn_agents.attention_view import episode_views, memory_labels
 from attn_agents.episode_recording import record_episode
@@ -87,3 +87,28 @@ def test_evaluate_html_into_a_missing_folder_is_one_line_before_any_work(trained
              f"--html={tmp_path / 'missing' / 'a.html'}").one_line_error(
         "--html", "does not exist")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tensorboard_attention_tab_shows_the_episodes_attention(chromium, trained_dir):
+    """A real TensorBoard over the tiny run, in headless Chromium: both tags and both
+    checkpoints' steps, the features as bars and the steps as queries; picking a step shows
+    its logged weights; the memory's matrix is labelled with the steps back."""
+    from selenium.webdriver.common.by import By
+
+    from attn_core.dashboard.browser import choose, readout, texts
+
+    driver = chromium
+    logged = event_records(trained_dir)
+    _, tokens = logged["attention/tokens"][-1]
+    _, memory = logged["attention/memory"][-1]
+    with open_in_tensorboard(driver, trained_dir, "attention/tokens"):
+        assert texts(driver, ".attn-tag option") == ["attention/memory", "attention/tokens"]
+        assert texts(driver, ".attn-step option") == ["32", "64"]
+        assert texts(driver, ".attn-bar-label") == ["x0", "x1"]
+        assert texts(driver, ".attn-query-chip") == tokens["query_labels"]
+        driver.find_elements(By.CSS_SELECTOR, ".attn-query-chip")[1].click()
+        assert readout(driver)["values"] == attention_record.weights_array(tokens)[
+            0, 0, 1].tolist()
+        choose(driver, ".attn-tag", "attention/memory")
+        assert texts(driver, ".attn-key-label") == ["t-2", "t-1", "t"]
+        assert texts(driver, ".attn-query-label") == memory["query_labels"]

@@ -3,9 +3,10 @@ attention for the first image of the fixed noise, with that image, and `gan.atte
 --html` writes each sample's as one self-contained page."""
 
 import json
+import time
 
 import numpy as np
-from attention_records import event_records, html_records
+from attention_records import event_records, html_records, open_in_tensorboard
 from gan_cases import assert_one_error_line, run_main
 
 from attn_core import attention_record
@@ -92,3 +93,37 @@ def test_attention_map_html_into_a_missing_folder_is_one_line(capsys, trained_di
                                     f"--html={tmp_path / 'missing' / 'a.html'}"])
     assert_one_error_line(code, capsys.readouterr().err, "--html", "does not exist")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tensorboard_attention_tab_shows_the_generators_attention(chromium, trained_dir):
+    """A real TensorBoard over the tiny run, in headless Chromium: the tag and its steps, the
+    generated image, the centre query's logged weights, and a click on another map cell picks
+    that query."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from attn_core.dashboard.browser import readout, texts
+
+    driver = chromium
+    _, record = event_records(trained_dir)["attention/generator_0"][-1]
+    weights = attention_record.weights_array(record)[0, 0]
+    with open_in_tensorboard(driver, trained_dir, "attention/generator_0"):
+        assert texts(driver, ".attn-tag option") == ["attention/generator_0"]
+        assert texts(driver, ".attn-step option") == ["1", "2"]
+        canvas = driver.find_element(By.CSS_SELECTOR, ".attn-image-canvas")
+        assert (canvas.get_attribute("data-grid-h"), canvas.get_attribute("data-grid-w")) \
+            == (str(SIDE), str(SIDE))
+        centre = SIDE // 2 * SIDE + SIDE // 2
+        shown = readout(driver)
+        assert shown["query"] == centre and shown["values"] == weights[centre].tolist()
+        deadline = time.monotonic() + 30
+        while canvas.get_attribute("data-loaded") != "true":
+            assert time.monotonic() < deadline, "the generated image did not load"
+            time.sleep(0.05)
+        width, height = canvas.size["width"], canvas.size["height"]
+        ActionChains(driver).move_to_element_with_offset(  # the cell at row 1, column 6
+            canvas, int(6.5 / SIDE * width - width / 2),
+            int(1.5 / SIDE * height - height / 2)).click().perform()
+        shown = readout(driver)
+        assert shown["query"] == SIDE + 6 and shown["values"] == weights[SIDE + 6].tolist()
+        assert record["query_labels"][SIDE + 6] == "(1,6)"

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from attention_records import event_records, html_records
+from attention_records import event_records, html_records, open_in_tensorboard
 from translate_tools import run_tool
 
 from attn_core import attention_record
@@ -87,3 +87,34 @@ def test_html_into_a_missing_folder_is_one_line_before_any_work(trained_dir, tmp
              f"--output_file={tmp_path / 'out.txt'}",
              f"--html={out}").one_line_error("--html", "does not exist")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_tensorboard_attention_tab_shows_the_runs_sentences(chromium, trained_transformer_dir):
+    """A real TensorBoard over the tiny Transformer run, in headless Chromium: its three tags
+    and two steps, the sentence's tokens, the decoder layers and heads, and the hovered target
+    token's weights over the source are the logged ones (the mean of the heads, then one
+    head)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from attn_core.dashboard.browser import choose, readout, texts
+
+    driver = chromium
+    _, record = event_records(trained_transformer_dir)["attention/dev_1"][-1]
+    weights = attention_record.weights_array(record)
+    with open_in_tensorboard(driver, trained_transformer_dir, "attention/dev_1"):
+        assert texts(driver, ".attn-tag option") == [f"attention/dev_{i}" for i in range(3)]
+        assert texts(driver, ".attn-step option") == ["1", "2"]
+        assert texts(driver, ".attn-query-label") == record["query_labels"]
+        assert texts(driver, ".attn-key-label") == record["key_labels"]
+        assert texts(driver, ".attn-layer option") == ["decoder layer 0", "decoder layer 1"]
+        assert texts(driver, ".attn-head option") == ["mean of heads", "head 0", "head 1"]
+        last = len(record["query_labels"]) - 1
+        labels = driver.find_elements(By.CSS_SELECTOR, ".attn-query-label")
+        ActionChains(driver).move_to_element(labels[last]).perform()
+        np.testing.assert_allclose(readout(driver)["values"], weights[0, :, last].mean(0),
+                                   rtol=1e-6, atol=1e-7)
+        choose(driver, ".attn-layer", "1")
+        choose(driver, ".attn-head", "1")
+        ActionChains(driver).move_to_element(labels[0]).perform()
+        assert readout(driver)["values"] == weights[1, 1, 0].tolist()
