@@ -5,8 +5,10 @@ import math
 
 import numpy as np
 
+from attn_core.attention_record import MAX_WEIGHTS
 
-def generator_view(image, attention) -> dict:
+
+def generator_view(image, attention, max_weights: int = MAX_WEIGHTS) -> dict:
     """The keyword arguments of `attn_core.attention_record.make_record` (after its name) and
     of `SummaryWriter.attention` (after its tag and step) for one generated image.
 
@@ -14,6 +16,9 @@ def generator_view(image, attention) -> dict:
     (its resolution, `g_attention_res`). SAGAN max-pools keys 2×2, so each of the P' = P/4
     pooled keys stands for a 2×2 block of positions: its weight is shared evenly between
     them, which keeps every query's row a distribution over the same grid as the queries.
+    A map too large for one record (P² > `max_weights`: a 64×64 map) is coarsened 2×2 until
+    it fits: a coarse query's row is the mean of its four queries' rows, a coarse key's
+    weight the sum of its four keys' weights (rows stay distributions).
 
     Letters: R image side, C channels (1 or 3), P = side² queries, P' keys (P/4 or P).
 
@@ -21,11 +26,13 @@ def generator_view(image, attention) -> dict:
         image: float [R, R, C] in [-1, 1], as the generator returns it.
         attention: [P, P'] that image's attention map (`Generator(...,
             return_attention_scores=True)`'s, for one image).
+        max_weights: The most weights a record may hold (`attention_record.MAX_WEIGHTS`).
 
     Returns:
         `{"weights", "query_labels", "key_labels", "view", "image", "key_grid"}`: float32
         [P, P], the positions "(row,col)" as query and key labels (row-major), the "image"
-        view, the image as uint8 [R, R, 3], and `key_grid` = (side, side).
+        view, the image as uint8 [R, R, 3], and `key_grid` = (side, side) (P and side those
+        of the coarsened map, if it was).
 
     Raises:
         ValueError: If the shapes are not those of a square map and image.
@@ -43,6 +50,11 @@ def generator_view(image, attention) -> dict:
     factor = side // key_side
     keys = attention.reshape(side * side, key_side, key_side)
     weights = np.repeat(np.repeat(keys, factor, axis=1), factor, axis=2) / (factor * factor)
+    while side**4 > max_weights and side % 2 == 0:
+        half = side // 2
+        weights = weights.reshape(half, 2, half, 2, side * side).mean(axis=(1, 3))
+        weights = weights.reshape(half * half, half, 2, half, 2).sum(axis=(2, 4))
+        side = half
     pixels = np.clip(np.rint((image * 0.5 + 0.5) * 255.0), 0, 255).astype(np.uint8)
     if pixels.shape[-1] == 1:
         pixels = np.repeat(pixels, 3, axis=-1)

@@ -69,6 +69,15 @@ def test_generator_view_shares_each_pooled_key_between_its_four_positions():
     assert view["key_grid"] == (4, 4) and view["image"].dtype == np.uint8
     assert view["image"].shape == (8, 8, 3) and (view["image"] == 128).all()  # 0 -> mid-grey
     attention_record.make_record("x", **view)
+    # A map too big for a record is coarsened 2×2: mean over queries, sum over keys.
+    coarse = generator_view(np.zeros((8, 8, 1), np.float32), pooled, max_weights=255)
+    assert coarse["key_grid"] == (2, 2) and coarse["query_labels"] == [
+        "(0,0)", "(0,1)", "(1,0)", "(1,1)"]
+    fine = view["weights"].reshape(2, 2, 2, 2, 2, 2, 2, 2)  # [qr, dqr, qc, dqc, kr, dkr, ...]
+    np.testing.assert_allclose(coarse["weights"],
+                               fine.mean(axis=(1, 3)).sum(axis=(3, 5)).reshape(4, 4),
+                               rtol=1e-6)
+    np.testing.assert_allclose(coarse["weights"].sum(-1), 1.0, rtol=1e-6)
 
 
 def test_attention_map_html_holds_every_sample(capsys, trained_dir, tmp_path):
