@@ -42,6 +42,11 @@ setup() {
     apt_install dataset-fashion-mnist ||
       echo "dev.sh: could not apt-get install dataset-fashion-mnist; gan.train needs it" >&2
   fi
+  # Headless Chromium and its WebDriver for the dashboard's browser tests (tests/dashboard/).
+  if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+    apt_install chromium chromium-driver ||
+      echo "dev.sh: could not apt-get install chromium chromium-driver; the browser tests will be skipped" >&2
+  fi
   stamp="$VENV/.installed"
   want=$(cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then

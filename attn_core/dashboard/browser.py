@@ -145,19 +145,29 @@ class TensorBoardProcess:
         text = body.decode("utf-8", "replace")
         return status, content_type, json.loads(text) if "json" in content_type else text
 
-    def wait_for(self, run: str, tag: str, timeout: float = 60.0) -> None:
-        """Waits until TensorBoard has loaded `tag` of `run` (it reads the logdir in the
-        background).
+    def wait_for(self, run: str, tag: str, timeout: float = 60.0, settle: float = 6.0) -> None:
+        """Waits until TensorBoard lists `tag` of `run` (it reads the logdir in the background).
+
+        Args:
+            run, tag: What to wait for.
+            timeout: Seconds to wait at most.
+            settle: Give up sooner once TensorBoard lists some attention tags and its listing
+                has not changed for this many seconds (it has read what the logdir holds).
 
         Raises:
-            TimeoutError: If it has not after `timeout` seconds.
+            TimeoutError: If the tag is not listed in time.
         """
-        deadline = time.monotonic() + timeout
+        start = changed = time.monotonic()
+        listed = None
         while True:
             _, _, tags = self.get("/data/plugin/attention/tags")
             if tag in tags.get(run, {}):
                 return
-            if time.monotonic() > deadline or self.process.poll() is not None:
+            now = time.monotonic()
+            if tags != listed:
+                listed, changed = tags, now
+            if (now > start + timeout or (listed and now > changed + settle)
+                    or self.process.poll() is not None):
                 raise TimeoutError(f"TensorBoard did not list tag {tag!r} of run {run!r} "
                                    f"(it lists {tags}):\n{self.output()[-2000:]}")
             time.sleep(0.2)

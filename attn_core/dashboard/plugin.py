@@ -91,7 +91,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
 
     @wrappers.Request.application
     def _serve_tags(self, request):
-        experiment, ctx = experiment_and_context(request)
+        experiment, ctx = _experiment_and_context(request)
         listing = self._data_provider.list_tensors(
             ctx, experiment_id=experiment, plugin_name=PLUGIN_NAME)
         result = {
@@ -134,7 +134,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
         """The data of the request's run and tag, checked to exist (else a `_RouteError`)."""
         run = _argument(request, "run", allow_empty=True)
         tag = _argument(request, "tag")
-        experiment, ctx = experiment_and_context(request)
+        experiment, ctx = _experiment_and_context(request)
         listing = self._data_provider.list_tensors(
             ctx, experiment_id=experiment, plugin_name=PLUGIN_NAME,
             run_tag_filter=provider.RunTagFilter(runs=[run]))
@@ -148,7 +148,7 @@ class AttentionPlugin(base_plugin.TBPlugin):
         return data.get(run, {}).get(tag, [])
 
 
-def experiment_and_context(request):
+def _experiment_and_context(request):
     return (plugin_util.experiment_id(request.environ), plugin_util.context(request.environ))
 
 

@@ -19,6 +19,7 @@ from attn_core import cli  # noqa: E402
 cli.quiet_tensorflow()
 
 import pathlib  # noqa: E402
+import time  # noqa: E402
 
 from absl import flags  # noqa: E402
 
@@ -59,7 +60,8 @@ def define_flags(flag_values=None):
 
 
 def screenshot(out, *, tag, logdir=None, html=None, run=".", step=None, layer=None, head=None,
-               query=None, mode="matrix", width=1100, height=900) -> pathlib.Path:
+               query=None, mode="matrix", width=1100, height=900,
+               driver=None) -> pathlib.Path:
     """Draws one record in headless Chromium and saves the view as a PNG.
 
     Args:
@@ -69,7 +71,8 @@ def screenshot(out, *, tag, logdir=None, html=None, run=".", step=None, layer=No
         html: a page written by `attention_record.write_html`. Exactly one of the two.
         run: The run, relative to `logdir` (`"."` for `logdir` itself).
         step, layer, head, query, mode: What to show (see the flags); None for the defaults.
-        width, height: The browser window size.
+        width, height: The browser window size, when this starts the browser.
+        driver: A Selenium driver to use (and leave open) instead of starting Chromium.
 
     Returns:
         The path written.
@@ -90,7 +93,9 @@ def screenshot(out, *, tag, logdir=None, html=None, run=".", step=None, layer=No
         raise UserError(f"Expected --head 'mean' or a head index. Received: head={head!r}")
     selection = {"tag": tag, "step": step, "layer": layer, "head": head, "query": query,
                  "mode": mode}
-    driver = browser.chrome(width, height)
+    own_driver = driver is None
+    if own_driver:
+        driver = browser.chrome(width, height)
     board = None
     try:
         if logdir is not None:
@@ -118,7 +123,8 @@ def screenshot(out, *, tag, logdir=None, html=None, run=".", step=None, layer=No
         out.write_bytes(png)
         return out
     finally:
-        driver.quit()
+        if own_driver:
+            driver.quit()
         if board is not None:
             board.stop()
 
@@ -129,8 +135,6 @@ def _listing(tags):
 
 def _settle(driver):
     """Waits until an image view has its image, so the screenshot shows it."""
-    import time
-
     for _ in range(100):
         if driver.execute_script(
                 "const c = document.querySelector('.attn-image-canvas');"
@@ -139,12 +143,12 @@ def _settle(driver):
         time.sleep(0.05)
 
 
-def main(argv):
+def main(argv, flag_values=FLAGS):
     del argv
-    path = screenshot(FLAGS.out, tag=FLAGS.tag, logdir=FLAGS.logdir, html=FLAGS.html,
-                      run=FLAGS.run, step=FLAGS.step, layer=FLAGS.layer, head=FLAGS.head,
-                      query=FLAGS.query, mode=FLAGS.mode, width=FLAGS.width,
-                      height=FLAGS.height)
+    f = flag_values
+    path = screenshot(f.out, tag=f.tag, logdir=f.logdir, html=f.html, run=f.run, step=f.step,
+                      layer=f.layer, head=f.head, query=f.query, mode=f.mode, width=f.width,
+                      height=f.height)
     print(f"screenshot: {path}")
 
 

@@ -6,12 +6,16 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.common.by import By
+from PIL import Image
 
-from attn_core import attention_record, summaries
-from attn_core.dashboard import browser
-from attn_core.dashboard.browser import choose, data_values, readout, texts
+pytest.importorskip("selenium", reason="browser tests need Selenium: pip install selenium")
+
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+
+from attn_core import attention_record, summaries  # noqa: E402
+from attn_core.dashboard import browser, screenshot  # noqa: E402
+from attn_core.dashboard.browser import choose, data_values, readout, texts  # noqa: E402
 
 RNG = np.random.default_rng(18)
 
@@ -330,3 +334,15 @@ def test_write_html_page_draws_the_same_view(driver, tmp_path):
     choose(driver, ".attn-tag", "gan/attention")
     assert driver.find_element(By.CSS_SELECTOR, ".attn-stage").get_attribute("data-view") \
         == "image"
+
+
+def test_screenshot_of_a_write_html_page(driver, tmp_path):
+    weights, queries, keys, kwargs = LOGGED["nmt"]["attention/dev_0"]
+    record = attention_record.make_record("attention/dev_0", weights, queries, keys, **kwargs)
+    page = attention_record.write_html(tmp_path / "page.html", [record], "t")
+    out = screenshot.screenshot(tmp_path / "docs" / "view.png", html=page, tag="attention/dev_0",
+                                query=2, driver=driver)
+    with Image.open(out) as png:
+        # The view's own box: narrower than the window, and showing the highlighted row.
+        assert 300 < png.size[0] < 1000 and 200 < png.size[1] <= 1000
+        assert (255, 140, 0) in {pixel[:3] for pixel in png.convert("RGB").getdata()}

@@ -128,3 +128,43 @@ def test_setup_cfg_registers_the_plugin_with_tensorboard():
     assert name == "attention"
     assert getattr(__import__(module, fromlist=[attribute]), attribute) is AttentionPlugin
     assert config["options.package_data"]["attn_core"].strip() == "dashboard/static/*"
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--tag=a/b", "--out=x.png"], "exactly one of --logdir and --html"),
+    (["--tag=a/b", "--out=x.png", "--logdir=L", "--html=H"], "exactly one of --logdir"),
+    (["--tag=a/b", "--out=x.png", "--html=missing.html"], "No such page: missing.html"),
+    (["--tag=a/b", "--out=x.png", "--html=page.html", "--head=first"], "--head 'mean' or"),
+])
+def test_screenshot_tool_rejects_bad_flags_in_one_line(tmp_path, monkeypatch, capsys, args,
+                                                       fragment):
+    from absl import flags
+
+    from attn_core import cli
+    from attn_core.dashboard import screenshot
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "page.html").write_text("<html></html>")
+    flag_values = flags.FlagValues()
+    screenshot.define_flags(flag_values)
+    code = cli.run_in_process(lambda argv: screenshot.main(argv, flag_values),
+                              ["screenshot", *args], flag_values)
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and line.startswith("error: ") and fragment in line
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_browser_missing_names_what_to_install(monkeypatch, tmp_path):
+    from attn_core.dashboard import browser
+
+    monkeypatch.delenv("CHROMIUM", raising=False)
+    monkeypatch.delenv("CHROMEDRIVER", raising=False)
+    monkeypatch.setattr(browser, "CHROMIUM_PATHS", (str(tmp_path / "no-chromium"),))
+    assert browser.browser_missing() == ("no Chromium at /usr/bin/chromium: apt-get install "
+                                         "chromium chromium-driver")
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CHROMIUM", str(fake))
+    monkeypatch.setattr(browser, "CHROMEDRIVER_PATHS", (str(tmp_path / "no-driver"),))
+    assert "apt-get install chromium-driver" in browser.browser_missing()

@@ -69,6 +69,7 @@ def test_record_rejects_labels_that_do_not_fit(argument, query_labels, key_label
     ({"view": "image", "key_grid": (2, 2)}, (4, 4), "Expected an `image`"),
     ({"view": "bars", "image": np.zeros((2, 2, 3))}, (3, 4), "Expected no `image`"),
     ({"layer_names": ["a", "b"]}, (3, 4), "len\\(layer_names\\)=2"),
+    ({}, (1, 2, 1024, 2049), "at most 4194304 attention weights"),
 ])
 def test_record_rejects_what_does_not_fit(kwargs, weights_shape, message):
     n_queries, n_keys = weights_shape[-2:] if len(weights_shape) >= 2 else (3, 4)
