@@ -7,6 +7,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from attn_agents.attention_view import memory_labels
 from attn_agents.tokenizer_factory import TokenLayout
 from attn_core.heatmap import figure_to_png_bytes
 
@@ -85,7 +86,7 @@ def plot_agent_attention(layout: TokenLayout | None, token_weights, memory_weigh
         k = memory_weights.shape[0]
         ax = fig.add_subplot(1, panels, column)
         ax.bar(range(k), memory_weights, color="tab:orange")
-        ax.set_xticks(range(k), [f"t-{k - 1 - i}" if i < k - 1 else "t" for i in range(k)])
+        ax.set_xticks(range(k), memory_labels(k))
         ax.set_ylabel("attention weight")
         ax.set_title("attention over the memory", fontsize=9)
     if title:

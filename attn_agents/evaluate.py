@@ -1,12 +1,16 @@
 r"""Evaluate a trained agent, record an episode and draw where it looks.
 
     python -m attn_agents.evaluate --model_dir=D --episodes=100 \
-        [--video=out.mp4|out.gif] [--attention_plot=out.png] [--output_json=eval.json]
+        [--video=out.mp4|out.gif] [--attention_plot=out.png] [--output_json=eval.json] \
+        [--html=attention.html]
 
 Prints the return statistics of greedy episodes (and writes them to --output_json).
 `--video` records one episode; `--attention_plot` draws the attention of the middle step of
 that episode: bars over the features of vector observations, a heatmap over the frame
 (images) or the grid (MiniGrid), and the weights over the memory steps with --memory.
+`--html` writes the attention of every step of that episode (the tokens, and the memory with
+--memory) as one self-contained interactive page, the view of TensorBoard's Attention tab
+(data and script inline, no network); its folder must exist.
 
 The policy is the newest intact checkpoint of the model directory (a damaged newer one is
 skipped with one line); nothing in the directory is written. The output paths are checked,
@@ -46,45 +50,19 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     define(flags.DEFINE_string, "video", None, "Record one episode to this .mp4 or .gif file.")
     define(flags.DEFINE_string, "attention_plot", None,
            "Draw one step's attention to this .png file.")
+    define(flags.DEFINE_string, "html", None,
+           "Write every step's attention in the recorded episode as one self-contained "
+           "interactive HTML page here (its folder must exist).")
     define(flags.DEFINE_integer, "max_video_steps", 1000,
-           "Stop the recorded episode after this many steps.", lower_bound=1)
+           "Stop the recorded episode (--video, --attention_plot, --html) after this many "
+           "steps.", lower_bound=1)
     define(flags.DEFINE_string, "output_json", None,
            "Also write the return statistics to this JSON file.")
 
 
-def record_episode(model, env_config, obs_rms, seed, render, max_steps, greedy=True):
-    """Plays one episode; returns (frames, observations, token weights, memory weights, return).
-    """
-    import numpy as np
-
-    from attn_agents.agent import Agent
-    from attn_agents.env_factory import make_env
-    from attn_agents.evaluation import normalize_obs
-
-    env = make_env(env_config, render_mode="rgb_array" if render else None)
-    agent = Agent(model, num_envs=1)
-    obs, _ = env.reset(seed=seed)
-    frames, observations, token_w, memory_w, total = [], [], [], [], 0.0
-    for _ in range(max_steps):
-        if render:
-            frames.append(env.render())
-        batch = normalize_obs(
-            {k: np.asarray(v)[None] for k, v in obs.items()} if isinstance(obs, dict)
-            else np.asarray(obs)[None], obs_rms)
-        out = agent.act(batch, greedy=greedy)
-        observations.append(obs)
-        token_w.append(out.token_weights[0])
-        memory_w.append(out.memory_weights[0])
-        obs, reward, terminated, truncated, _ = env.step(out.env_action[0])
-        total += float(reward)
-        if terminated or truncated:
-            break
-    env.close()
-    return frames, observations, token_w, memory_w, total
-
-
 def _outputs(flag_values):
-    """The checked output paths `(video, attention_plot, output_json)` (None when unset)."""
+    """The checked output paths `(video, attention_plot, output_json, html)` (None when
+    unset); the folders are created, but for --html's, which must exist."""
     video = flag_values.video
     if video and pathlib.Path(video).suffix.lower() not in VIDEO_SUFFIXES:
         raise EnvError(f"Expected --video to end in {' or '.join(VIDEO_SUFFIXES)}. "
@@ -92,10 +70,12 @@ def _outputs(flag_values):
     if flag_values.output_json and not flag_values.episodes:
         raise EnvError("Expected --episodes > 0 with --output_json (it holds their returns). "
                        "Received: episodes=0")
-    return tuple(core_model_dir.prepare_output_file(value, f"--{name}") if value else None
-                 for name, value in (("video", video),
-                                     ("attention_plot", flag_values.attention_plot),
-                                     ("output_json", flag_values.output_json)))
+    html = (core_model_dir.prepare_output_file(flag_values.html, "--html", create_folder=False)
+            if flag_values.html else None)
+    return (*(core_model_dir.prepare_output_file(value, f"--{name}") if value else None
+              for name, value in (("video", video),
+                                  ("attention_plot", flag_values.attention_plot),
+                                  ("output_json", flag_values.output_json))), html)
 
 
 def _write_video(path, frames, total):
@@ -108,6 +88,19 @@ def _write_video(path, frames, total):
     print(f"video: {path} ({len(frames)} frames, return {total:.2f})")
 
 
+def _write_html(path, model, env_config, policy_config, state, token_w, memory_w, total):
+    from attn_agents.attention_view import episode_views
+    from attn_core import attention_record
+
+    records = [attention_record.make_record(name, **view)
+               for name, view in episode_views(model.layout, token_w, memory_w).items()]
+    step = (state or {}).get("global_step", "?")
+    attention_record.write_html(
+        path, records, title=f"{env_config.env_id} ({policy_config.policy}, step {step}): "
+                             f"{len(token_w)} steps, return {total:.2f}")
+    print(f"attention page: {path}")
+
+
 def main(argv, flag_values: flags.FlagValues = FLAGS):
     del argv  # `cli.run` refuses stray arguments
     from attn_agents.model_dir import CONFIG_NAME, load_agent, load_configs
@@ -115,8 +108,12 @@ def main(argv, flag_values: flags.FlagValues = FLAGS):
     model_dir = core_model_dir.require_existing(
         flag_values.model_dir, "--model_dir", marker=CONFIG_NAME,
         hint=" (train one with attn_agents.train)")
-    load_configs(model_dir)  # a broken config fails before any output is prepared
-    video, plot, output_json = _outputs(flag_values)
+    # A broken config fails before any output is prepared.
+    _, saved_policy, _ = load_configs(model_dir)
+    if flag_values.html and saved_policy.policy != "attention" and not saved_policy.memory:
+        raise EnvError("Expected a model with attention (--policy=attention or --memory) for "
+                       f"--html. Received: policy={saved_policy.policy}, memory=0")
+    video, plot, output_json, html = _outputs(flag_values)
     cli.quiet_tensorflow()
     model, env_config, policy_config, state = load_agent(model_dir)
     import numpy as np
@@ -141,7 +138,9 @@ def main(argv, flag_values: flags.FlagValues = FLAGS):
                 "std_return": float(returns.std()), "min_return": float(returns.min()),
                 "max_return": float(returns.max()), "mean_length": float(lengths.mean())})
             print(f"scores: {output_json}")
-    if video or plot:
+    if video or plot or html:
+        from attn_agents.episode_recording import record_episode
+
         frames, observations, token_w, memory_w, total = record_episode(
             model, env_config, obs_rms, flag_values.seed, bool(video),
             flag_values.max_video_steps, flag_values.greedy)
@@ -159,6 +158,8 @@ def main(argv, flag_values: flags.FlagValues = FLAGS):
                 observation=np.asarray(picture),
                 title=f"{env_config.env_id}, step {step} of {len(observations)}")
             print(f"attention plot: {path}")
+        if html:
+            _write_html(html, model, env_config, policy_config, state, token_w, memory_w, total)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ A run has three phases (`PPOTrainer`): setup validates every input (sizes, envir
 saved config) before anything is written, then opens the model directory (creates and
 locks it), builds the model and resumes from the newest intact checkpoint; the loop
 alternates rollouts and updates, checkpointing every `checkpoint_every` updates and on
-Ctrl-C; the finish evaluates greedily and writes `metrics.json`.
+Ctrl-C; the finish evaluates greedily and writes `metrics.json`. At each checkpoint the
+chief also logs where the policy looks (TensorBoard's Attention tab): the token and memory
+attention of the first `ATTENTION_EPISODE_STEPS` greedy steps of a fixed evaluation episode.
 
 Under a `tf.distribute` strategy the learner update runs under the strategy (see
 `make_minibatch_step`). With `MultiWorkerMirroredStrategy` the sizes stay global: each
@@ -44,8 +46,10 @@ from attn_agents import model_dir as agent_dir
 from attn_agents import workers
 from attn_agents.actor_critic import ActorCritic, zeros_like_space
 from attn_agents.agent import Agent
+from attn_agents.attention_view import episode_views
 from attn_agents.env_error import EnvError
 from attn_agents.env_factory import make_vector_env
+from attn_agents.episode_recording import record_episode
 from attn_agents.evaluation import evaluate_policy
 from attn_agents.gae import compute_gae
 from attn_agents.obs_normalizer import ObsNormalizer
@@ -66,6 +70,10 @@ from attn_core.errors import Interrupted
 from attn_core.interrupt import StopOnCtrlC
 
 LOSS_TAGS = ("policy", "value", "entropy", "approx_kl", "clipfrac")
+EVAL_SEED_OFFSET = 100_003  # the final evaluation's environments: seed + this
+# Greedy steps of the fixed evaluation episode whose attention is logged at each checkpoint:
+# enough to see the policy at work, few enough to cost well under a second.
+ATTENTION_EPISODE_STEPS = 32
 
 
 @dataclasses.dataclass
@@ -509,6 +517,8 @@ class PPOTrainer:
                 if (state.update % self.pc.checkpoint_every == 0
                         or state.update == sizes.num_updates or stop):
                     self._save()
+                    if not stop:
+                        self._log_attention()
                 if stop:
                     self.log(f"saved update {state.update} (step {state.global_step})")
                     raise Interrupted(self.path, state.update)
@@ -578,6 +588,21 @@ class PPOTrainer:
             state.loss_scale, state.loss_scale_steps = scale["scale"], scale["good_steps"]
         self.ckpts.save(state.update, self._groups(), dataclasses.asdict(state))
 
+    def _log_attention(self):
+        """Logs the token and memory attention (`attention_view.episode_views`) of the first
+        `ATTENTION_EPISODE_STEPS` greedy steps of the fixed evaluation episode (the final
+        evaluation's seed), at the global step; the chief only. Call it after `_save`, which
+        brings the observation statistics up to date."""
+        if not self.share.chief:
+            return
+        state = self.state
+        _, _, token_w, memory_w, _ = record_episode(
+            self.model, self.ec, state.obs_rms or None, self.common.seed + EVAL_SEED_OFFSET,
+            render=False, max_steps=ATTENTION_EPISODE_STEPS,
+            jit_compile=False)  # a few dozen steps: tracing alone costs less than XLA's compile
+        for name, view in episode_views(self.model.layout, token_w, memory_w).items():
+            self.writer.attention(f"attention/{name}", state.global_step, **view)
+
     # ---- the finish: greedy evaluation and metrics.json ----------------------------------
 
     def _finish(self):
@@ -588,7 +613,7 @@ class PPOTrainer:
         if self.share.chief:  # no collective ops in here: the other workers wait below
             eval_returns, eval_lengths = evaluate_policy(
                 self.model, ec, pc.eval_episodes, obs_rms=state.obs_rms or None,
-                seed=self.common.seed + 100_003)
+                seed=self.common.seed + EVAL_SEED_OFFSET)
         metrics = {
             "eval_mean_return": float(np.mean(eval_returns)) if len(eval_returns) else 0.0,
             "eval_std_return": float(np.std(eval_returns)) if len(eval_returns) else 0.0,

@@ -3,6 +3,12 @@ query pixels, the attention heatmap of each pixel overlaid on the image.
 
     python -m gan.attention_map --model_dir=runs/sagan --out=att.png
     python -m gan.attention_map --model_dir=runs/sagan --samples=4 --queries=8,8,2,13
+    python -m gan.attention_map --model_dir=runs/sagan --html=attention.html
+
+`--html` writes each sample's whole attention map as one self-contained interactive page,
+the view of TensorBoard's Attention tab (data and script inline, no network): clicking a
+pixel of the image lays that position's attention over it. Its folder must exist; with
+`--html`, the PNG is written only when `--out` is given.
 
 The newest intact checkpoint of the model directory is used (a damaged newer one is
 skipped with one line).
@@ -35,7 +41,10 @@ def define_flags(flag_values=None):
     flags.DEFINE_integer("label", None, "Class of the samples (conditional models; default: "
                          "random classes).", flag_values=flag_values)
     flags.DEFINE_integer("seed", 0, "Sampling seed.", lower_bound=0, flag_values=flag_values)
-    flags.DEFINE_string("out", "attention.png", "Output PNG (its folder is created).",
+    flags.DEFINE_string("out", "attention.png", "Output PNG (its folder is created; with "
+                        "--html, written only when given).", flag_values=flag_values)
+    flags.DEFINE_string("html", None, "Write every sample's attention map as one "
+                        "self-contained interactive HTML page here (its folder must exist).",
                         flag_values=flag_values)
     flags.mark_flag_as_required("model_dir", flag_values=flag_values)
 
@@ -83,7 +92,9 @@ def main(argv):
     config = ModelConfig.load(model_dir)
     check_model(config, FLAGS.label)
     queries = parse_queries(FLAGS.queries, config.g_attention_res)
-    path = prepare_output_file(FLAGS.out, "--out")
+    html = prepare_output_file(FLAGS.html, "--html", create_folder=False) if FLAGS.html else None
+    path = (prepare_output_file(FLAGS.out, "--out")
+            if html is None or FLAGS["out"].present else None)
     generator, config, step = load_ema_generator(model_dir)
     rng = np.random.default_rng(FLAGS.seed)
     z = rng.standard_normal((FLAGS.samples, config.z_dim)).astype(np.float32)
@@ -92,12 +103,21 @@ def main(argv):
         labels = (np.full(FLAGS.samples, FLAGS.label) if FLAGS.label is not None
                   else rng.integers(0, config.num_classes, FLAGS.samples)).astype(np.int32)
     images, scores = generator(z, labels, training=False, return_attention_scores=True)
-    figure = plot_attention_overlay(
-        images, scores, queries,
-        title=f"generator attention at {config.g_attention_res}x{config.g_attention_res},"
-              f" step {step}")
-    path.write_bytes(figure_to_png_bytes(figure))
-    print(f"attention maps of {FLAGS.samples} samples (step {step}) written to {path}")
+    title = (f"generator attention at {config.g_attention_res}x{config.g_attention_res},"
+             f" step {step}")
+    if path is not None:
+        figure = plot_attention_overlay(images, scores, queries, title=title)
+        path.write_bytes(figure_to_png_bytes(figure))
+        print(f"attention maps of {FLAGS.samples} samples (step {step}) written to {path}")
+    if html is not None:
+        from attn_core import attention_record
+        from gan.attention_view import generator_view
+
+        attention_record.write_html(html, [
+            attention_record.make_record(f"sample {i}", **generator_view(image, attention))
+            for i, (image, attention) in enumerate(zip(np.asarray(images), np.asarray(scores),
+                                                       strict=True))], title=title)
+        print(f"attention page of {FLAGS.samples} samples (step {step}) written to {html}")
 
 
 if __name__ == "__main__":

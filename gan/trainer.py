@@ -29,6 +29,7 @@ from attn_core.heatmap import figure_to_png_bytes
 from attn_core.interrupt import StopOnCtrlC
 from attn_core.progress import Progress
 from gan.attention_overlay import plot_attention_overlay
+from gan.attention_view import generator_view
 from gan.discriminator import Discriminator
 from gan.ema import copy_weights, update_ema
 from gan.evaluation import evaluate_generator
@@ -413,7 +414,11 @@ class Trainer:
         return self.state.step
 
     def write_samples(self) -> pathlib.Path:
-        """Saves the EMA G's grid of the fixed noise, and its image summaries."""
+        """Saves the EMA G's grid of the fixed noise, and its image summaries; with
+        self-attention, also the overlay of fixed query pixels on the first
+        `ATTENTION_SAMPLES` images (`attention/generator`, an image) and the whole attention
+        map of the first one with that image (`attention/generator_0`, for the dashboard's
+        Attention tab, where the user picks the query)."""
         ema, mc, step = self.ema, self.mc, self.state.step
         labels = self.y_fixed if mc.num_classes else None
         images = np.asarray(ema(self.z_fixed, labels, training=False))
@@ -427,6 +432,8 @@ class Trainer:
                                 training=False, return_attention_scores=True)
             figure = plot_attention_overlay(fakes, scores, title=f"step {step}")
             self.writer.image("attention/generator", step, figure_to_png_bytes(figure))
+            self.writer.attention("attention/generator_0", step,
+                                  **generator_view(fakes[0], scores[0]))
         return path
 
     def finish(self, stop_reason: str) -> dict:

@@ -54,13 +54,14 @@ from attn_core.errors import Interrupted, UserError
 from attn_core.interrupt import StopOnCtrlC
 from translate import alignment, schedule
 from translate import model_dir as nmt_dir
+from translate.attention_view import translation_view
 from translate.data_error import DataError
 from translate.input_pipeline import kept_by_length, make_dataset, smallest_batch, split_batches
 from translate.rnn_seq2seq import RNNSeq2Seq
 from translate.transformer_seq2seq import TransformerSeq2Seq
 from translate.translator import Translator
 
-FIXED_DEV_SENTENCES = 3  # dev sentences whose alignments are logged at every evaluation
+FIXED_DEV_SENTENCES = 3  # dev sentences whose attention is logged at every evaluation
 LOG_EVERY = 50  # steps between TensorBoard scalars (and the progress bar's metrics)
 # Steps of this process after which the schedule is laid out again over the steps the time
 # budget allows (then every LOG_EVERY steps); the first steps trace the train step, so the
@@ -682,7 +683,7 @@ class Trainer:
     def greedy_translator(self):
         """One greedy `Translator` for every evaluation, so that its decoder is traced once
         (TensorFlow warns when the decoders of all translators retrace often). It keeps every
-        head, for the attention images."""
+        head, for the attention summaries."""
         if self._greedy is None:
             self._greedy = Translator(self.model, *self.tokenizers)
         return self._greedy
@@ -694,8 +695,9 @@ class Trainer:
         return getattr(self.alignments, split)[:count]
 
     def evaluate_dev(self):
-        """Greedy dev BLEU (TensorBoard: the score, the AER with gold alignments, attention
-        images and samples); the chief only."""
+        """Greedy dev BLEU (TensorBoard: the score, the AER with gold alignments, the
+        cross-attention of the first `FIXED_DEV_SENTENCES` dev sentences and samples); the
+        chief only."""
         state, writer = self.state, self.writer
         greedy = self.greedy_translator()
         count = self.config.dev_eval_sentences
@@ -705,14 +707,10 @@ class Trainer:
         writer.scalars(state.step, {"eval/bleu": bleu, "eval/chrf": chrf}
                        | ({"eval/aer": aer[0]} if aer else {}))
         fixed = self.corpus.dev[:FIXED_DEV_SENTENCES]
-        for i, out in enumerate(greedy.translate([s for s, _ in fixed])):
-            out = out[0]
-            writer.attention_image(f"attention/dev_{i}", state.step, out.alignments,
-                                   x_labels=out.source_pieces, y_labels=out.target_pieces)
-            if i == 0 and out.attention.ndim == 4:  # the Transformer: every layer and head
-                writer.attention_grid_image("attention/dev_0_heads", state.step, out.attention,
-                                            x_labels=out.source_pieces,
-                                            y_labels=out.target_pieces)
+        for i, [out] in enumerate(greedy.translate([s for s, _ in fixed])):
+            # Every layer and head of the Transformer (the greedy translator keeps them):
+            # the dashboard's Attention tab shows each head, their mean and the tokens.
+            writer.attention(f"attention/dev_{i}", state.step, **translation_view(out))
         writer.text("samples/dev", state.step, "\n\n".join(
             f"**src** {s}  \n**ref** {t}  \n**hyp** {h}"
             for (s, t), h in zip(dev_pairs[:5], hyps[:5], strict=False)))

@@ -8,6 +8,7 @@ r"""Translate sentences with a trained model: stdin to stdout, one sentence a li
 
     python -m translate.translate --model_dir=D --alignment_format=pharaoh \
         --attention_json=attention.jsonl --attention_heads=all --plot_dir=plots/
+    python -m translate.translate --model_dir=D --input_file=in.txt --html=attention.html
 
 From stdin, each line is translated and written (flushed) as soon as it arrives, so the tool
 works interactively as well as in a pipe; an --input_file is decoded in batches. The model
@@ -29,6 +30,10 @@ Attention, always that of the chosen hypothesis (its own beam's history, not a r
 - `--attention_heads`: mean (the head mean of the last decoder layer; the RNN's one
   attention), all (plots: the grid; alignments: the mean) or L:H (layer L, head H, 0-based,
   the indices of the JSON arrays).
+- `--html=FILE`: the attention dashboard's view of every sentence (the best hypothesis:
+  every decoder layer and head, their mean, the tokens) as one self-contained HTML file
+  (data and script inline, no network), written once the input is translated. Its folder
+  must exist.
 
 Several comma-separated model directories are decoded as an ensemble (`translate.ensemble`:
 the mean of their next-token probabilities, at every step); they must share their
@@ -95,6 +100,9 @@ def define_flags():
         "Write, per sentence, the tokens and the cross-attention ([layers][heads][T_tgt]"
         "[T_src] for the Transformer, [T_tgt][T_src] for the RNN) as JSON lines here (its "
         "folder must exist).")
+    common_flags.define_once("string", "html", None,
+        "Write the cross-attention of every sentence (every decoder layer and head) as one "
+        "self-contained interactive HTML page here (its folder must exist).")
     define_attention_heads_flag()
 
 
@@ -226,11 +234,14 @@ def main(argv):
     attention_json = core_dir.prepare_output_file(FLAGS.attention_json, "--attention_json",
                                                   create_folder=False) \
         if FLAGS.attention_json else None
+    html = core_dir.prepare_output_file(FLAGS.html, "--html", create_folder=False) \
+        if FLAGS.html else None
     plot_dir = core_dir.prepare_output_dir(FLAGS.plot_dir, "--plot_dir") \
         if FLAGS.plot_dir else None
     lines = read_lines(FLAGS.input_file) if FLAGS.input_file else None
-    translator, _ = make_translator(model_dirs, config, FLAGS.n_best,
-                                    all_heads=attention_json is not None or heads.kind != "mean")
+    translator, steps = make_translator(
+        model_dirs, config, FLAGS.n_best,
+        all_heads=attention_json is not None or html is not None or heads.kind != "mean")
     # A file is decoded in batches; stdin one line at a time, as the lines come.
     batches = _batches(lines, FLAGS.batch_size) if lines is not None else (
         [line] for line in stdin_lines())
@@ -245,6 +256,7 @@ def main(argv):
             json_out = open(attention_json, "w", encoding="utf-8")  # noqa: SIM115
             files.append(json_out)
         count = 0
+        records = []  # --html's, written once the input is translated
         for batch in batches:
             decoded = translator.translate(batch, batch_size=FLAGS.batch_size, first_key=count)
             for source, hyps in zip(batch, decoded, strict=True):
@@ -253,10 +265,14 @@ def main(argv):
                     json_out.write(_attention_record(source, hyps[0]) + "\n")
                 if plot_dir is not None:
                     _plot(plot_dir, count, hyps[0], heads)
+                if html is not None:
+                    records.append(_html_record(count, hyps[0]))
                 count += 1
             for f in (out, json_out):
                 if f is not None:
                     f.flush()
+        if html is not None:
+            _write_html(html, records, model_dirs, steps)
     finally:
         for f in files:
             f.close()
@@ -285,6 +301,22 @@ def _attention_record(source, best):
         "source_tokens": list(best.source_pieces), "target_tokens": list(best.target_pieces),
         "attention": np.round(best.attention.astype(float), 5).tolist(),
     }, ensure_ascii=False)
+
+
+def _html_record(index, best):
+    """The --html record of sentence `index` (its best hypothesis)."""
+    from attn_core import attention_record
+    from translate.attention_view import translation_view
+
+    return attention_record.make_record(f"sentence {index}", **translation_view(best))
+
+
+def _write_html(path, records, model_dirs, steps):
+    from attn_core import attention_record
+
+    models = ", ".join(f"{pathlib.Path(d).name} (step {s})"
+                       for d, s in zip(model_dirs, steps, strict=True))
+    attention_record.write_html(path, records, title=f"translate.translate: {models}")
 
 
 def _plot(plot_dir, index, best, heads):

@@ -605,7 +605,7 @@ def test_export_all_heads_signature_of_a_transformer(tmp_path, trained_transform
 
 def test_a_builtin_run_trains_with_guided_alignment_and_reports_aer(trained_transformer_dir):
     """The built-in corpus brings gold alignments: the run trains with guided alignment, logs
-    the dev AER and a grid of the heads, reports the test AER and writes the gold files."""
+    the dev AER and the heads' attention, reports the test AER and writes the gold files."""
     import tensorflow as tf
 
     from translate import alignment, builtin_corpus
@@ -626,5 +626,4 @@ def test_a_builtin_run_trains_with_guided_alignment_and_reports_aer(trained_tran
     for path in model_dir.glob("events.out.tfevents.*"):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             tags |= {value.tag for value in event.summary.value}
-    assert {"eval/aer", "losses/guided_alignment", "attention/dev_0_heads"} <= tags
-    assert (model_dir / "attention" / "attention_dev_0_heads_2.png").is_file()
+    assert {"eval/aer", "losses/guided_alignment", "attention/dev_0"} <= tags
