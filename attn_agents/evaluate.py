@@ -56,6 +56,7 @@ def record_episode(model, env_config, obs_rms, seed, render, max_steps, greedy=T
     """Plays one episode; returns (frames, observations, token weights, memory weights, return).
     """
     import numpy as np
+    import tensorflow as tf
 
     from attn_agents.agent import Agent
     from attn_agents.env_factory import make_env
@@ -68,9 +69,8 @@ def record_episode(model, env_config, obs_rms, seed, render, max_steps, greedy=T
     for _ in range(max_steps):
         if render:
             frames.append(env.render())
-        batch = normalize_obs(
-            {k: np.asarray(v)[None] for k, v in obs.items()} if isinstance(obs, dict)
-            else np.asarray(obs)[None], obs_rms)
+        batch = normalize_obs(tf.nest.map_structure(lambda v: np.asarray(v)[None], obs),
+                              obs_rms)  # dicts and tuples (Dict, Tuple spaces) stay as such
         out = agent.act(batch, greedy=greedy)
         observations.append(obs)
         token_w.append(out.token_weights[0])
