@@ -1,5 +1,7 @@
 """`ActorCritic`: the policy network, attention or MLP, with optional temporal memory."""
 
+import warnings
+
 import gymnasium as gym
 import keras
 import numpy as np
@@ -9,10 +11,12 @@ from keras import ops
 
 from attn_agents.attention_block import AttentionBlock
 from attn_agents.attention_pooling import AttentionPooling
+from attn_agents.discrete_tokenizer import DiscreteTokenizer
 from attn_agents.multi_categorical import multi_categorical
 from attn_agents.policy_config import PolicyConfig
 from attn_agents.temporal_memory import TemporalMemory, memory_windows
 from attn_agents.tokenizer_factory import make_tokenizer
+from attn_agents.tuple_tokenizer import TupleTokenizer
 from attn_agents.vector_tokenizer import VectorTokenizer
 
 tfd = tfp.distributions
@@ -84,7 +88,7 @@ class ActorCritic(keras.Model):
             self.tokenizer, self.layout, self.blocks, self.pooling = None, None, [], None
             self.torso = _dense(d, np.sqrt(2), "tanh", name="torso")
         self.memory = (TemporalMemory(d, config.num_heads, config.ff_dim, config.memory,
-                                      name="memory")
+                                      gate=config.memory_gate, name="memory")
                        if config.memory else None)
         self.actor_hidden = _dense(d, np.sqrt(2), "tanh", name="actor_hidden")
         self.actor_out = _dense(self.action_size, 0.01, name="actor_out")
@@ -147,10 +151,17 @@ class ActorCritic(keras.Model):
         factors = None
         if isinstance(self.tokenizer, VectorTokenizer):  # rank-1 tokens, none of them padding
             factors, mask = self.tokenizer.factors(obs), None
-        for block in self.blocks:
-            tokens = block(tokens, mask=mask, factors=factors)
-            factors = None
-        return self.pooling(tokens, mask=mask)
+        elif isinstance(self.tokenizer, DiscreteTokenizer | TupleTokenizer):
+            mask = None  # no padding: every token is real
+        with warnings.catch_warnings():
+            # A Discrete observation is one token: Keras warns (while tracing) that a softmax
+            # over one key is always 1, which is what attention over one token is.
+            warnings.filterwarnings("ignore", "You are using a softmax over axis",
+                                    UserWarning)
+            for block in self.blocks:
+                tokens = block(tokens, mask=mask, factors=factors)
+                factors = None
+            return self.pooling(tokens, mask=mask)
 
     def remember(self, queries, windows, mask):
         """Temporal attention: queries [B, D], windows [B, K, D], mask bool [B, K].

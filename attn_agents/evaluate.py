@@ -6,7 +6,8 @@ r"""Evaluate a trained agent, record an episode and draw where it looks.
 Prints the return statistics of greedy episodes (and writes them to --output_json).
 `--video` records one episode; `--attention_plot` draws the attention of the middle step of
 that episode: bars over the features of vector observations, a heatmap over the frame
-(images) or the grid (MiniGrid), and the weights over the memory steps with --memory.
+(images) or the grid (MiniGrid), and the weights over the memory steps with --memory (and
+prints how many steps back the memory weight peaks, on average over the episode).
 
 The policy is the newest intact checkpoint of the model directory (a damaged newer one is
 skipped with one line); nothing in the directory is written. The output paths are checked,
@@ -159,6 +160,13 @@ def main(argv, flag_values: flags.FlagValues = FLAGS):
                 observation=np.asarray(picture),
                 title=f"{env_config.env_id}, step {step} of {len(observations)}")
             print(f"attention plot: {path}")
+            if policy_config.memory and len(memory_w) >= policy_config.memory:
+                from attn_agents.memory_lag import memory_lag_profile
+
+                lag, profile = memory_lag_profile(np.stack(memory_w))
+                print(f"memory: the weight peaks {lag} steps back (episode mean: "
+                      + ", ".join(f"t-{i} {w:.2f}" if i else f"t {w:.2f}"
+                                  for i, w in enumerate(profile)) + ")")
 
 
 if __name__ == "__main__":
