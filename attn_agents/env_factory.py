@@ -197,8 +197,8 @@ def make_env(config: EnvConfig, render_mode: str | None = None) -> gym.Env:
 
     Raises:
         EnvError: If the id is unknown, its optional packages are missing (the message names
-            the pip command), --mask_velocity is used on another environment or a space is
-            unsupported.
+            the pip command), --mask_velocity or --previous_action is used on another
+            environment or a space is unsupported.
     """
     check_env_id(config.env_id)
     spec = gym.spec(config.env_id)
@@ -216,6 +216,15 @@ def make_env(config: EnvConfig, render_mode: str | None = None) -> gym.Env:
         env = _make(config.env_id, **kwargs)
     if config.mask_velocity:
         env = MaskVelocity(env)
+    if config.previous_action:
+        if not config.env_id.startswith(POPGYM_PREFIX):
+            env.close()
+            raise EnvError(f"Expected a POPGym id ({POPGYM_PREFIX}...) for --previous_action. "
+                           f"Received: env_id={config.env_id!r}")
+        from popgym.wrappers import Antialias, PreviousAction
+
+        # The wrappers take the POPGym environment itself (they check its class).
+        env = Antialias(PreviousAction(env.unwrapped))
     space = env.observation_space
     if isinstance(space, gym.spaces.Dict) and "mission" in space.spaces:  # MiniGrid
         env = gym.wrappers.FilterObservation(env, [k for k in space.spaces if k != "mission"])

@@ -33,6 +33,8 @@ if NESTED_ID not in gym.registry:
                                  "Received: observation_space[1]=Tuple(Discrete(3))"]),
     (["--env_id=Pendulum-v1", "--mask_velocity"],
      ["for --mask_velocity. Received: env_id='Pendulum-v1'"]),
+    (["--previous_action"], ["POPGym id (popgym-...) for --previous_action",
+                             "env_id='CartPole-v1'"]),
     (["--env_id=MiniGrid-Empty-5x5-v0", "--normalize_obs"],
      ["Expected a Box observation space for --normalize_obs"]),
     (["--memory=8", "--chunk_length=5"],
@@ -48,8 +50,8 @@ if NESTED_ID not in gym.registry:
     (["--memory=4", "--memory_gate=lstm"], ["--memory_gate"]),
     (["--strategy=multi_worker", "--model_dir="], ["Expected --model_dir with --strategy"]),
     (["stray"], ["unexpected arguments: stray"]),
-], ids=["unknown_id", "nested_space", "mask_velocity", "normalize_dict", "chunk_length",
-        "num_minibatches", "mujoco_missing", "flax_missing", "heads", "bad_value",
+], ids=["unknown_id", "nested_space", "mask_velocity", "previous_action", "normalize_dict",
+        "chunk_length", "num_minibatches", "mujoco_missing", "flax_missing", "heads", "bad_value",
         "bad_enum", "memory_with_mlp", "gate_without_memory", "bad_gate",
         "multi_worker_without_dir", "stray_argument"])
 def test_train_errors_are_one_line_and_leave_no_directory(tmp_path, args, fragments):

@@ -13,8 +13,9 @@ from agent_tools import run_tool
 
 from attn_agents.actor_critic import ActorCritic
 from attn_agents.agent import Agent
+from attn_agents.env_config import EnvConfig
 from attn_agents.env_error import EnvError
-from attn_agents.env_factory import check_spaces
+from attn_agents.env_factory import check_spaces, make_env
 from attn_agents.memory_lag import memory_lag_profile
 from attn_agents.multi_categorical import multi_categorical
 from attn_agents.policy_config import PolicyConfig
@@ -74,6 +75,17 @@ def test_unsupported_observation_spaces_are_named(space, fragment):
     with pytest.raises(EnvError, match=None) as info:
         check_spaces(space, gym.spaces.Discrete(2))
     assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_previous_action_appends_the_action_and_a_first_step_flag():
+    env = make_env(EnvConfig("popgym-MineSweeperEasy-v0", previous_action=True))
+    assert env.observation_space == gym.spaces.Tuple(
+        (gym.spaces.Discrete(3), gym.spaces.MultiDiscrete([4, 4]), gym.spaces.Discrete(2)))
+    obs, _ = env.reset(seed=0)
+    assert obs[2] == 1 and list(obs[1]) == [0, 0]  # the first step: no action yet
+    obs, *_ = env.step(np.array([2, 3]))
+    assert obs[2] == 0 and list(obs[1]) == [2, 3]
+    env.close()
 
 
 def test_memory_lag_profile_of_synthetic_weights():
