@@ -1,5 +1,7 @@
 """`ActorCritic`: the policy network, attention or MLP, with optional temporal memory."""
 
+import warnings
+
 import gymnasium as gym
 import keras
 import numpy as np
@@ -9,9 +11,12 @@ from keras import ops
 
 from attn_agents.attention_block import AttentionBlock
 from attn_agents.attention_pooling import AttentionPooling
+from attn_agents.discrete_tokenizer import DiscreteTokenizer
+from attn_agents.multi_categorical import multi_categorical
 from attn_agents.policy_config import PolicyConfig
 from attn_agents.temporal_memory import TemporalMemory, memory_windows
 from attn_agents.tokenizer_factory import make_tokenizer
+from attn_agents.tuple_tokenizer import TupleTokenizer
 from attn_agents.vector_tokenizer import VectorTokenizer
 
 tfd = tfp.distributions
@@ -23,9 +28,11 @@ def _dense(units, gain, activation=None, name=None):
 
 
 def zeros_like_space(space: gym.Space, batch: int):
-    """A batch of zero observations of `space` (a dict for Dict spaces)."""
+    """A batch of zero observations of `space` (a dict for Dict spaces, a tuple for Tuple)."""
     if isinstance(space, gym.spaces.Dict):
         return {k: zeros_like_space(s, batch) for k, s in space.spaces.items()}
+    if isinstance(space, gym.spaces.Tuple):
+        return tuple(zeros_like_space(s, batch) for s in space.spaces)
     dtype = space.dtype if space.dtype is not None else np.float32
     return np.zeros((batch, *space.shape), dtype=dtype)
 
@@ -39,12 +46,18 @@ class ActorCritic(keras.Model):
     a `TemporalMemory` block lets each step attend over the summaries of its last K steps.
     Actor and critic heads each have one tanh hidden layer of width D.
 
-    Letters: B batch, T tokens, L query steps, S memory steps, D width, A action size.
+    Letters: B batch, T tokens, L query steps, S memory steps, D width, A action size (the
+    logits of all components for MultiDiscrete actions).
 
     Args:
         config: `PolicyConfig`.
         observation_space: The single-environment observation space.
-        action_space: Discrete(A) or Box of shape (A,).
+        action_space: Discrete(A), MultiDiscrete(nvec) (A = sum(nvec)) or Box of shape (A,).
+
+    Attributes:
+        action_shape: The shape of one action: () for Discrete, (C,) for MultiDiscrete,
+            (A,) for Box.
+        action_dtype: np.int64 for Discrete and MultiDiscrete, np.float32 for Box.
     """
 
     def __init__(self, config: PolicyConfig, observation_space, action_space, **kwargs):
@@ -53,7 +66,16 @@ class ActorCritic(keras.Model):
         self.observation_space = observation_space
         self.action_space = action_space
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
-        self.action_size = int(action_space.n) if self.discrete else int(action_space.shape[0])
+        self.multi_discrete = isinstance(action_space, gym.spaces.MultiDiscrete)
+        if self.discrete:
+            self.action_size, self.action_shape = int(action_space.n), ()
+        elif self.multi_discrete:
+            self.nvec = [int(n) for n in action_space.nvec]
+            self.action_size, self.action_shape = sum(self.nvec), (len(self.nvec),)
+        else:
+            self.action_size = int(action_space.shape[0])
+            self.action_shape = (self.action_size,)
+        self.action_dtype = np.int64 if self.discrete or self.multi_discrete else np.float32
         d = config.d_model
         self.wrap_obs = isinstance(observation_space, gym.spaces.Box) and len(
             observation_space.shape) == 2
@@ -66,13 +88,13 @@ class ActorCritic(keras.Model):
             self.tokenizer, self.layout, self.blocks, self.pooling = None, None, [], None
             self.torso = _dense(d, np.sqrt(2), "tanh", name="torso")
         self.memory = (TemporalMemory(d, config.num_heads, config.ff_dim, config.memory,
-                                      name="memory")
+                                      gate=config.memory_gate, name="memory")
                        if config.memory else None)
         self.actor_hidden = _dense(d, np.sqrt(2), "tanh", name="actor_hidden")
         self.actor_out = _dense(self.action_size, 0.01, name="actor_out")
         self.critic_hidden = _dense(d, np.sqrt(2), "tanh", name="critic_hidden")
         self.critic_out = _dense(1, 1.0, name="critic_out")
-        if not self.discrete:
+        if not (self.discrete or self.multi_discrete):
             self.log_std = self.add_weight(
                 shape=(self.action_size,), name="log_std",
                 initializer=keras.initializers.Constant(config.log_std_init))
@@ -92,11 +114,21 @@ class ActorCritic(keras.Model):
         self.built = True
 
     def _flatten(self, obs, space):
+        """The MLP's input: [B, F], one-hot integers (Discrete, MultiDiscrete), scaled pixels."""
         if isinstance(space, gym.spaces.Dict):
             return ops.concatenate([self._flatten(obs[k], s) for k, s in space.spaces.items()],
                                    axis=-1)
+        if isinstance(space, gym.spaces.Tuple):
+            return ops.concatenate([self._flatten(x, s) for x, s in zip(obs, space.spaces,
+                                                                          strict=True)],
+                                   axis=-1)
         if isinstance(space, gym.spaces.Discrete):
-            return ops.one_hot(ops.reshape(ops.cast(obs, "int32"), (-1,)), int(space.n))
+            return ops.one_hot(ops.reshape(ops.cast(obs, "int32") - int(space.start), (-1,)),
+                               int(space.n))
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            x = ops.cast(obs, "int32") - np.asarray(space.start, np.int32)  # [B, C]
+            return ops.concatenate([ops.one_hot(x[:, i], int(n))
+                                    for i, n in enumerate(space.nvec)], axis=-1)
         x = ops.cast(obs, "float32")
         if space.dtype == np.uint8:
             x = x / 255.0
@@ -119,10 +151,17 @@ class ActorCritic(keras.Model):
         factors = None
         if isinstance(self.tokenizer, VectorTokenizer):  # rank-1 tokens, none of them padding
             factors, mask = self.tokenizer.factors(obs), None
-        for block in self.blocks:
-            tokens = block(tokens, mask=mask, factors=factors)
-            factors = None
-        return self.pooling(tokens, mask=mask)
+        elif isinstance(self.tokenizer, DiscreteTokenizer | TupleTokenizer):
+            mask = None  # no padding: every token is real
+        with warnings.catch_warnings():
+            # A Discrete observation is one token: Keras warns (while tracing) that a softmax
+            # over one key is always 1, which is what attention over one token is.
+            warnings.filterwarnings("ignore", "You are using a softmax over axis",
+                                    UserWarning)
+            for block in self.blocks:
+                tokens = block(tokens, mask=mask, factors=factors)
+                factors = None
+            return self.pooling(tokens, mask=mask)
 
     def remember(self, queries, windows, mask):
         """Temporal attention: queries [B, D], windows [B, K, D], mask bool [B, K].
@@ -138,9 +177,12 @@ class ActorCritic(keras.Model):
         return ops.cast(params, "float32"), ops.cast(value, "float32")
 
     def distribution(self, params):
-        """Categorical(logits) for Discrete; Normal(mean, exp(log_std)) per dim for Box."""
+        """Categorical(logits) for Discrete, a product of Categoricals for MultiDiscrete
+        (`multi_categorical`), Normal(mean, exp(log_std)) per dim for Box."""
         if self.discrete:
             return tfd.Categorical(logits=params)
+        if self.multi_discrete:
+            return multi_categorical(params, self.nvec)
         scale = tf.exp(tf.cast(self.log_std, tf.float32)) * tf.ones_like(params)
         return tfd.Independent(tfd.Normal(params, scale), reinterpreted_batch_ndims=1)
 
@@ -173,8 +215,9 @@ class ActorCritic(keras.Model):
                 tf.reshape(values, (chunks, num_queries)))
 
     def env_action(self, action):
-        """Actions as the environment takes them: int for Discrete, clipped for Box."""
+        """Actions as the environment takes them: ints (shifted by the space's `start`) for
+        Discrete and MultiDiscrete, clipped for Box."""
         action = np.asarray(action)
-        if self.discrete:
-            return action.astype(np.int64)
+        if self.discrete or self.multi_discrete:
+            return action.astype(np.int64) + np.asarray(self.action_space.start, np.int64)
         return np.clip(action, self.action_low, self.action_high)

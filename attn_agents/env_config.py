@@ -15,6 +15,9 @@ class EnvConfig:
         normalize_obs: Running mean/std normalization of Box observations.
         normalize_reward: Scale rewards by the running std of the discounted return.
         mask_velocity: CartPole only: hide the cart and pole velocities (partially observable).
+        previous_action: POPGym only: add the previous action and a first-step flag to each
+            observation (popgym's PreviousAction and Antialias wrappers), as the POPGym
+            paper's runs do; MineSweeper, Battleship, Concentration and the bandit need it.
     """
 
     env_id: str = "CartPole-v1"
@@ -23,6 +26,7 @@ class EnvConfig:
     normalize_obs: bool = False
     normalize_reward: bool = False
     mask_velocity: bool = False
+    previous_action: bool = False
 
     def __post_init__(self):
         if not isinstance(self.env_id, str) or not self.env_id:

@@ -1,8 +1,9 @@
 """Environments by id: single ones for evaluation and video, vector ones for training.
 
 MiniGrid ids are registered by importing `minigrid`, ALE ids by `ale_py`; both happen here.
-MiniGrid observations keep `image` and `direction` (the mission text is dropped). ALE frames
-are preprocessed as usual (grey 84x84, frame skip 4, 4 stacked frames as channels).
+POPGym ids (`popgym-...`) are registered by importing `popgym`, which happens only for those
+ids. MiniGrid observations keep `image` and `direction` (the mission text is dropped). ALE
+frames are preprocessed as usual (grey 84x84, frame skip 4, 4 stacked frames as channels).
 """
 
 import contextlib
@@ -19,6 +20,7 @@ from attn_agents.env_error import EnvError
 from attn_agents.mask_velocity import MaskVelocity
 
 _registered = False
+POPGYM_PREFIX = "popgym-"
 
 
 def register_extra_envs() -> None:
@@ -44,6 +46,7 @@ _PACKAGES = {
     "flax": '"gymnasium[jax]"', "jax": '"gymnasium[jax]"', "jaxlib": '"gymnasium[jax]"',
     "mujoco": '"gymnasium[mujoco]"', "Box2D": '"gymnasium[box2d]"',
     "pygame": '"gymnasium[classic-control]"', "ale_py": "ale-py", "minigrid": "minigrid",
+    "popgym": "popgym",
 }
 
 
@@ -70,12 +73,28 @@ def _buildable(env_id: str) -> bool:
     return True
 
 
+def _register_popgym(env_id: str) -> None:
+    """Imports `popgym` (which registers its ids) for a `popgym-...` id.
+
+    Raises:
+        EnvError: If the package is not installed, naming it.
+    """
+    try:
+        import popgym  # noqa: F401
+    except ImportError:
+        raise EnvError(f"Expected an environment that can be built here. Received: "
+                       f"env_id={env_id!r}: {_missing_dependency(ImportError(name='popgym'))}"
+                       ) from None
+
+
 def check_env_id(env_id: str) -> None:
     """Raises a one-line `EnvError` naming the closest registered ids if `env_id` is unknown.
 
     Only ids whose packages are installed are suggested.
     """
     register_extra_envs()
+    if env_id.startswith(POPGYM_PREFIX):
+        _register_popgym(env_id)
     if env_id in gym.registry:
         return
     close = difflib.get_close_matches(env_id, list(gym.registry), n=6, cutoff=0.5)
@@ -93,33 +112,65 @@ def _make(env_id: str, **kwargs) -> gym.Env:
                        f"env_id={env_id!r}: {_missing_dependency(error)}") from None
 
 
+def _observation_problem(space: gym.Space, where: str = "observation_space",
+                         top: bool = True) -> str | None:
+    """What the agent cannot handle in an observation space (None: nothing).
+
+    Top level: Box of rank 1-3, Discrete, MultiDiscrete, and one level of Tuple or Dict.
+    Inside a Tuple: Discrete, MultiDiscrete and Box of rank 1. Inside a Dict: Discrete,
+    MultiBinary and Box of rank 1-3 (see `tokenizer_factory`).
+    """
+    if isinstance(space, gym.spaces.Tuple | gym.spaces.Dict):
+        if not top:
+            return (f"Expected at most one level of Tuple or Dict in the observation space. "
+                    f"Received: {where}={space}")
+        items = (space.spaces.items() if isinstance(space, gym.spaces.Dict)
+                 else enumerate(space.spaces))
+        if not len(space.spaces):
+            return f"Expected a non-empty Tuple or Dict observation space. Received: {space}"
+        for key, sub in items:
+            problem = _observation_problem(sub, f"{where}[{key!r}]", top=False)
+            if problem:
+                return problem
+            if isinstance(space, gym.spaces.Tuple) and not (
+                    isinstance(sub, gym.spaces.Discrete | gym.spaces.MultiDiscrete)
+                    or (isinstance(sub, gym.spaces.Box) and len(sub.shape) == 1)):
+                return ("Expected Tuple observation components to be Discrete, MultiDiscrete "
+                        f"or Box of rank 1. Received: {where}[{key}]={sub}")
+            if isinstance(space, gym.spaces.Dict) and isinstance(sub, gym.spaces.MultiDiscrete):
+                return ("Expected Dict observation fields to be Discrete, MultiBinary or Box "
+                        f"(a MultiDiscrete goes in a Tuple). Received: {where}[{key!r}]={sub}")
+        return None
+    if isinstance(space, gym.spaces.Box) and len(space.shape) in (1, 2, 3):
+        return None
+    if isinstance(space, gym.spaces.Discrete):
+        return None
+    if isinstance(space, gym.spaces.MultiDiscrete) and len(space.nvec.shape) == 1:
+        return None
+    if isinstance(space, gym.spaces.MultiBinary) and not top:
+        return None
+    return ("Expected a Box (rank 1-3), Discrete, MultiDiscrete, Tuple or Dict observation "
+            f"space. Received: {where}={space}")
+
+
 def check_spaces(observation_space: gym.Space, action_space: gym.Space) -> None:
     """Raises `EnvError` naming the space if the agent cannot handle it.
 
     Supported observations: Box of rank 1 (features), 2 (entities) or 3 (images, H x W x C),
-    and Dict of those plus Discrete and MultiBinary/Box masks. Supported actions: Discrete
-    and Box of rank 1.
+    Discrete, MultiDiscrete of rank 1, a Tuple of Discrete, MultiDiscrete and rank-1 Box, and
+    a Dict of Box, Discrete and MultiBinary/Box masks; nothing nested deeper. Supported
+    actions: Discrete, MultiDiscrete of rank 1 and Box of rank 1.
     """
-    def obs_ok(space, top=True):
-        if isinstance(space, gym.spaces.Box):
-            return len(space.shape) in (1, 2, 3) if top else len(space.shape) in (1, 2, 3)
-        if isinstance(space, gym.spaces.Discrete | gym.spaces.MultiBinary):
-            return not top
-        if isinstance(space, gym.spaces.Dict) and top:
-            return len(space.spaces) > 0 and all(obs_ok(s, False) for s in space.spaces.values())
-        return False
-
-    if not obs_ok(observation_space):
-        raise EnvError(
-            "Expected a Box (rank 1-3) or Dict observation space. "
-            f"Received: observation_space={observation_space}"
-        )
+    problem = _observation_problem(observation_space)
+    if problem:
+        raise EnvError(problem)
     discrete = isinstance(action_space, gym.spaces.Discrete)
+    multi = (isinstance(action_space, gym.spaces.MultiDiscrete)
+             and len(action_space.nvec.shape) == 1)
     box = isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1
-    if not (discrete or box):
-        raise EnvError(
-            f"Expected a Discrete or rank-1 Box action space. Received: action_space={action_space}"
-        )
+    if not (discrete or multi or box):
+        raise EnvError("Expected a Discrete, MultiDiscrete (rank 1) or rank-1 Box action space. "
+                       f"Received: action_space={action_space}")
 
 
 class _ChannelsLast(gym.ObservationWrapper):
@@ -146,8 +197,8 @@ def make_env(config: EnvConfig, render_mode: str | None = None) -> gym.Env:
 
     Raises:
         EnvError: If the id is unknown, its optional packages are missing (the message names
-            the pip command), --mask_velocity is used on another environment or a space is
-            unsupported.
+            the pip command), --mask_velocity or --previous_action is used on another
+            environment or a space is unsupported.
     """
     check_env_id(config.env_id)
     spec = gym.spec(config.env_id)
@@ -165,6 +216,15 @@ def make_env(config: EnvConfig, render_mode: str | None = None) -> gym.Env:
         env = _make(config.env_id, **kwargs)
     if config.mask_velocity:
         env = MaskVelocity(env)
+    if config.previous_action:
+        if not config.env_id.startswith(POPGYM_PREFIX):
+            env.close()
+            raise EnvError(f"Expected a POPGym id ({POPGYM_PREFIX}...) for --previous_action. "
+                           f"Received: env_id={config.env_id!r}")
+        from popgym.wrappers import Antialias, PreviousAction
+
+        # The wrappers take the POPGym environment itself (they check its class).
+        env = Antialias(PreviousAction(env.unwrapped))
     space = env.observation_space
     if isinstance(space, gym.spaces.Dict) and "mission" in space.spaces:  # MiniGrid
         env = gym.wrappers.FilterObservation(env, [k for k in space.spaces if k != "mission"])

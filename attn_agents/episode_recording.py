@@ -1,6 +1,7 @@
 """`record_episode`: one episode of a policy, step by step, with where it looked."""
 
 import numpy as np
+import tensorflow as tf
 
 from attn_agents.agent import Agent
 from attn_agents.env_factory import make_env
@@ -35,9 +36,9 @@ def record_episode(model, env_config, obs_rms, seed, render, max_steps, greedy=T
         for _ in range(max_steps):
             if render:
                 frames.append(env.render())
-            batch = normalize_obs(
-                {k: np.asarray(v)[None] for k, v in obs.items()} if isinstance(obs, dict)
-                else np.asarray(obs)[None], obs_rms)
+            # Dicts and tuples (Dict, Tuple spaces) keep their structure.
+            batch = normalize_obs(tf.nest.map_structure(lambda v: np.asarray(v)[None], obs),
+                                  obs_rms)
             out = agent.act(batch, greedy=greedy)
             observations.append(obs)
             token_w.append(out.token_weights[0])

@@ -7,7 +7,8 @@ r"""Evaluate a trained agent, record an episode and draw where it looks.
 Prints the return statistics of greedy episodes (and writes them to --output_json).
 `--video` records one episode; `--attention_plot` draws the attention of the middle step of
 that episode: bars over the features of vector observations, a heatmap over the frame
-(images) or the grid (MiniGrid), and the weights over the memory steps with --memory.
+(images) or the grid (MiniGrid), and the weights over the memory steps with --memory (and
+prints how many steps back the memory weight peaks, on average over the episode).
 `--html` writes the attention of every step of that episode (the tokens, and the memory with
 --memory) as one self-contained interactive page, the view of TensorBoard's Attention tab
 (data and script inline, no network); its folder must exist.
@@ -158,6 +159,13 @@ def main(argv, flag_values: flags.FlagValues = FLAGS):
                 observation=np.asarray(picture),
                 title=f"{env_config.env_id}, step {step} of {len(observations)}")
             print(f"attention plot: {path}")
+            if policy_config.memory and len(memory_w) >= policy_config.memory:
+                from attn_agents.memory_lag import memory_lag_profile
+
+                lag, profile = memory_lag_profile(np.stack(memory_w))
+                print(f"memory: the weight peaks {lag} steps back (episode mean: "
+                      + ", ".join(f"t-{i} {w:.2f}" if i else f"t {w:.2f}"
+                                  for i, w in enumerate(profile)) + ")")
         if html:
             _write_html(html, model, env_config, policy_config, state, token_w, memory_w, total)
 

@@ -75,7 +75,8 @@ def _read(model_dir) -> dict | None:
 
 def read_saved(model_dir) -> dict | None:
     """The flat saved settings of a model directory (`RunConfig.flat` keys; older
-    directories lack `seed`), or None when it holds no run yet. Reads only.
+    directories lack `seed`, and their fields that are newer than them read as the
+    defaults), or None when it holds no run yet. Reads only.
 
     Raises:
         EnvError: If `agent_config.json` exists but is not a valid config.
@@ -83,7 +84,12 @@ def read_saved(model_dir) -> dict | None:
     raw = _read(model_dir)
     if raw is None:
         return None
-    flat = {**raw["env"], **raw["policy"], **raw["ppo"]}
+    # A field newer than the directory takes its default, the behaviour of the runs made
+    # before it existed (e.g. `memory_gate`: "none"), so an explicit flag is checked
+    # against that rather than silently replacing it.
+    defaults = {f.name: f.default for config in (EnvConfig, PolicyConfig, PPOConfig)
+                for f in dataclasses.fields(config)}
+    flat = {**defaults, **raw["env"], **raw["policy"], **raw["ppo"]}
     if "seed" in raw.get("run", {}):
         flat["seed"] = raw["run"]["seed"]
     return flat

@@ -5,6 +5,7 @@ import dataclasses
 from attn_core.config_checks import require_positive_ints
 
 POLICIES = ("attention", "mlp")
+MEMORY_GATES = ("none", "gru")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +21,9 @@ class PolicyConfig:
         ff_dim: Hidden size of the blocks' feed-forward layers.
         memory: K > 0 adds causal temporal attention over the summaries of the last K steps
             (the current one included); 0 turns it off.
+        memory_gate: With memory: the memory block's residual connections: none (plain
+            additions) or gru (GTrXL's GRU-type gates, Parisotto et al. 2020, which start
+            near the identity and can make long trainings steadier).
         patch_size: Side of the non-overlapping square patches of image observations.
         log_std_init: Initial state-independent log-std of continuous actions.
     """
@@ -30,6 +34,7 @@ class PolicyConfig:
     attention_layers: int = 1
     ff_dim: int = 128
     memory: int = 0
+    memory_gate: str = "none"
     patch_size: int = 8
     log_std_init: float = 0.0
 
@@ -42,6 +47,12 @@ class PolicyConfig:
         if isinstance(self.memory, bool) or not isinstance(self.memory, int) or self.memory < 0:
             raise ValueError(f"Expected `memory` to be a non-negative integer. "
                              f"Received: memory={self.memory!r}")
+        if self.memory_gate not in MEMORY_GATES:
+            raise ValueError(f"Expected `memory_gate` to be one of {MEMORY_GATES}. "
+                             f"Received: memory_gate={self.memory_gate!r}")
+        if self.memory_gate != "none" and not self.memory:
+            raise ValueError(f"Expected `memory` > 0 with `memory_gate`={self.memory_gate!r} "
+                             "(it gates the memory block). Received: memory=0")
         if self.d_model % self.num_heads:
             raise ValueError(f"Expected `d_model` to be divisible by `num_heads`. "
                              f"Received: d_model={self.d_model}, num_heads={self.num_heads}")

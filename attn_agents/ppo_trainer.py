@@ -285,9 +285,7 @@ class _Rollout:
         prefix, steps, n = sizes.prefix, sizes.num_steps, sizes.num_envs
         self.obs = _stack_buffer(envs.single_observation_space, (prefix + steps, n))
         self.starts = np.ones((prefix + steps, n), bool)
-        action_shape = () if model.discrete else (model.action_size,)
-        self.actions = np.zeros((steps, n, *action_shape),
-                                np.int64 if model.discrete else np.float32)
+        self.actions = np.zeros((steps, n, *model.action_shape), model.action_dtype)
         self.log_probs, self.values, self.rewards = (np.zeros((steps, n), np.float32)
                                                      for _ in range(3))
         self.ends = np.zeros((steps, n), bool)

@@ -4,6 +4,8 @@ import keras
 from keras import ops
 
 import attn_core
+from attn_agents.gru_gate import GRUGate
+from attn_agents.policy_config import MEMORY_GATES
 
 
 def memory_windows(summaries, episode_starts, num_queries, memory):
@@ -46,11 +48,16 @@ class TemporalMemory(keras.layers.Layer):
     block can tell the previous step from older ones, e.g. to take a velocity from two
     positions.
 
+    With `gate="gru"` the two residual additions become GTrXL's gated connections
+    (Parisotto et al. 2020): `h = g1(s, ReLU(MHA(...)))`, then `g2(h, ReLU(FFN(LN(h))))`,
+    each a `GRUGate` whose bias makes the block start near the identity on `s`.
+
     Args:
         d_model: D.
         num_heads: N.
         ff_dim: Feed-forward width.
         memory: K, the window length.
+        gate: One of `MEMORY_GATES`: "none" (plain residual additions) or "gru".
 
     Call arguments:
         queries: [B, D], the current steps' summaries.
@@ -60,12 +67,18 @@ class TemporalMemory(keras.layers.Layer):
 
     Returns:
         `(outputs, weights)`: [B, D] and [B, K], weights averaged over heads.
+
+    Raises:
+        ValueError: If `gate` is not one of `MEMORY_GATES`.
     """
 
-    def __init__(self, d_model, num_heads, ff_dim, memory, **kwargs):
+    def __init__(self, d_model, num_heads, ff_dim, memory, gate="none", **kwargs):
         super().__init__(**kwargs)
+        if gate not in MEMORY_GATES:
+            raise ValueError(f"Expected `gate` to be one of {MEMORY_GATES}. "
+                             f"Received: gate={gate!r}")
         self.d_model, self.num_heads, self.ff_dim = d_model, num_heads, ff_dim
-        self.memory = memory
+        self.memory, self.gate = memory, gate
         self.query_norm = keras.layers.LayerNormalization(name="query_norm",
                                                           dtype=self.dtype_policy)
         self.key_norm = keras.layers.LayerNormalization(name="key_norm", dtype=self.dtype_policy)
@@ -75,6 +88,8 @@ class TemporalMemory(keras.layers.Layer):
         self.ff1 = keras.layers.Dense(ff_dim, activation="gelu", name="ff1",
                                       dtype=self.dtype_policy)
         self.ff2 = keras.layers.Dense(d_model, name="ff2", dtype=self.dtype_policy)
+        self.gates = ([GRUGate(d_model, name=f"{where}_gate", dtype=self.dtype_policy)
+                       for where in ("attention", "ff")] if gate == "gru" else [])
 
     def build(self, queries_shape, windows_shape=None, mask_shape=None):
         self.position = self.add_weight(
@@ -86,16 +101,21 @@ class TemporalMemory(keras.layers.Layer):
         self.attention.build(shape, shape)
         self.ff1.build((None, self.d_model))
         self.ff2.build((None, self.ff_dim))
+        for gate in self.gates:
+            gate.build((None, self.d_model))
 
     def call(self, queries, windows, mask):
         keys = self.key_norm(windows) + ops.cast(self.position, self.compute_dtype)  # [B,K,D]
         out, scores = self.attention(self.query_norm(queries[:, None]), keys,
                                      attention_mask=mask[:, None, :],
                                      return_attention_scores=True)  # [B,1,D], [B,N,1,K]
-        h = queries + out[:, 0]
-        h = h + self.ff2(self.ff1(self.ff_norm(h)))
+        out = out[:, 0]  # [B, D]
+        h = self.gates[0](queries, ops.relu(out)) if self.gates else queries + out
+        ff = self.ff2(self.ff1(self.ff_norm(h)))
+        h = self.gates[1](h, ops.relu(ff)) if self.gates else h + ff
         return h, ops.mean(ops.cast(scores[:, :, 0], "float32"), axis=1)
 
     def get_config(self):
         return super().get_config() | {"d_model": self.d_model, "num_heads": self.num_heads,
-                                       "ff_dim": self.ff_dim, "memory": self.memory}
+                                       "ff_dim": self.ff_dim, "memory": self.memory,
+                                       "gate": self.gate}

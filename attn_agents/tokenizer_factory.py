@@ -5,10 +5,12 @@ import dataclasses
 import gymnasium as gym
 import numpy as np
 
+from attn_agents.discrete_tokenizer import DiscreteTokenizer
 from attn_agents.entity_tokenizer import EntityTokenizer
 from attn_agents.env_error import EnvError
 from attn_agents.image_tokenizer import ImageTokenizer
 from attn_agents.minigrid_tokenizer import MiniGridTokenizer
+from attn_agents.tuple_tokenizer import TupleTokenizer
 from attn_agents.vector_tokenizer import VectorTokenizer
 
 
@@ -17,7 +19,8 @@ class TokenLayout:
     """How the T tokens map back onto the observation, for attention plots.
 
     Attributes:
-        kind: `"vector"` (bars over `labels`), `"grid"` (the first h*w tokens form the
+        kind: `"vector"` (bars over `labels`: features, or the integers and components of
+            Discrete, MultiDiscrete and Tuple observations), `"grid"` (the first h*w tokens form the
             `grid_shape` heatmap; extra tokens are listed in `labels`) or `"set"`.
         labels: One label per token.
         grid_shape: (h, w) for `"grid"`.
@@ -33,6 +36,32 @@ class TokenLayout:
 def _is_minigrid(space):
     return (isinstance(space, gym.spaces.Dict) and set(space.spaces) == {"image", "direction"}
             and len(space["image"].shape) == 3 and space["image"].shape[-1] == 3)
+
+
+def _discrete_parts(space):
+    """`(nvec, start)` of a Discrete or rank-1 MultiDiscrete space, as lists."""
+    if isinstance(space, gym.spaces.Discrete):
+        return [int(space.n)], [int(space.start)]
+    return ([int(n) for n in space.nvec],
+            [int(s) for s in np.broadcast_to(getattr(space, "start", 0), space.nvec.shape)])
+
+
+def _tuple_components(space):
+    """The `TupleTokenizer` components of a Tuple space and one label per token."""
+    components, labels = [], []
+    for i, sub in enumerate(space.spaces):
+        if isinstance(sub, gym.spaces.Discrete | gym.spaces.MultiDiscrete):
+            nvec, start = _discrete_parts(sub)
+            components.append({"kind": "discrete", "nvec": nvec, "start": start})
+            labels += ([f"obs[{i}]"] if isinstance(sub, gym.spaces.Discrete)
+                       else [f"obs[{i}][{j}]" for j in range(len(nvec))])
+        elif isinstance(sub, gym.spaces.Box) and len(sub.shape) == 1:
+            components.append({"kind": "vector", "size": int(sub.shape[0])})
+            labels.append(f"obs[{i}]")
+        else:
+            raise EnvError("Expected Tuple observation components to be Discrete, "
+                           f"MultiDiscrete or Box of rank 1. Received: obs[{i}]={sub}")
+    return components, labels
 
 
 def _entity_fields(space):
@@ -84,6 +113,16 @@ def make_tokenizer(space: gym.Space, d_model: int, patch_size: int):
         h, w = tok.grid_shape
         return tok, TokenLayout("grid", tuple(f"p{r},{c}" for r in range(h) for c in range(w)),
                                 (h, w), (patch_size, patch_size))
+    if isinstance(space, gym.spaces.Discrete | gym.spaces.MultiDiscrete):
+        nvec, start = _discrete_parts(space)
+        labels = (("obs",) if isinstance(space, gym.spaces.Discrete)
+                  else tuple(f"obs[{i}]" for i in range(len(nvec))))
+        return (DiscreteTokenizer(nvec, d_model, start, name="tokenizer"),
+                TokenLayout("vector", labels))
+    if isinstance(space, gym.spaces.Tuple):
+        components, labels = _tuple_components(space)
+        return (TupleTokenizer(components, d_model, name="tokenizer"),
+                TokenLayout("vector", tuple(labels)))
     if _is_minigrid(space):
         h, w = space["image"].shape[:2]
         labels = tuple(f"c{r},{c}" for r in range(h) for c in range(w)) + ("direction",)
@@ -99,5 +138,5 @@ def make_tokenizer(space: gym.Space, d_model: int, patch_size: int):
         tok = EntityTokenizer([{k: v for k, v in f.items() if k != "count"} for f in fields],
                               d_model, name="tokenizer")
         return tok, TokenLayout("set", tuple(labels))
-    raise EnvError(f"Expected a Box (rank 1-3) or Dict observation space. "
-                   f"Received: observation_space={space}")
+    raise EnvError(f"Expected a Box (rank 1-3), Discrete, MultiDiscrete, Tuple or Dict "
+                   f"observation space. Received: observation_space={space}")

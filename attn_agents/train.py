@@ -40,7 +40,7 @@ from absl import flags  # noqa: E402
 
 from attn_agents import model_dir as agent_dir  # noqa: E402
 from attn_agents.env_config import EnvConfig  # noqa: E402
-from attn_agents.policy_config import POLICIES, PolicyConfig  # noqa: E402
+from attn_agents.policy_config import MEMORY_GATES, POLICIES, PolicyConfig  # noqa: E402
 from attn_agents.ppo_config import PPOConfig, rollout_sizes  # noqa: E402
 from attn_core import cli  # noqa: E402
 from attn_core import flags as common_flags  # noqa: E402
@@ -65,7 +65,8 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
                             flag_values=flag_values)
     bounds = {name: (1, None) for name in POSITIVE} | {"log_std_init": (None, None)}
     common_flags.define_config_flags(EnvConfig, flag_values, bounds=bounds)
-    common_flags.define_config_flags(PolicyConfig, flag_values, enums={"policy": POLICIES},
+    common_flags.define_config_flags(PolicyConfig, flag_values,
+                                     enums={"policy": POLICIES, "memory_gate": MEMORY_GATES},
                                      bounds=bounds)
     common_flags.define_config_flags(PPOConfig, flag_values, bounds=bounds)
     if "progress" not in flag_values:
@@ -76,12 +77,19 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
 def _given_run(flag_values, seed) -> agent_dir.RunConfig:
     """The settings from the command line; a config's own check fails as one line."""
     try:
-        return agent_dir.RunConfig(common_flags.config_from_flags(EnvConfig, flag_values),
-                                   common_flags.config_from_flags(PolicyConfig, flag_values),
-                                   common_flags.config_from_flags(PPOConfig, flag_values),
-                                   seed)
+        run = agent_dir.RunConfig(common_flags.config_from_flags(EnvConfig, flag_values),
+                                  common_flags.config_from_flags(PolicyConfig, flag_values),
+                                  common_flags.config_from_flags(PPOConfig, flag_values),
+                                  seed)
     except ValueError as error:
         raise UserError(str(error)) from None
+    if run.policy.policy == "mlp" and run.policy.memory:
+        # The MLP is the memoryless baseline of the benchmarks; a memory is the attention
+        # policy's (the library still builds an MLP torso under a memory, e.g. for tests).
+        raise UserError("Expected --memory=0 with --policy=mlp (the temporal memory comes "
+                        "with --policy=attention). Received: "
+                        f"memory={run.policy.memory}")
+    return run
 
 
 def main(argv, flag_values: flags.FlagValues = FLAGS):

@@ -3,6 +3,7 @@
 import shutil
 import sys
 
+import gymnasium as gym
 import pytest
 from agent_tools import TINY_TRAIN, run_tool
 
@@ -11,12 +12,29 @@ from attn_agents.env_config import EnvConfig
 from attn_agents.policy_config import PolicyConfig
 from attn_agents.ppo_config import PPOConfig
 
+NESTED_ID = "AttnAgentsTest/NestedTuple-v0"
+
+
+class _NestedTupleEnv(gym.Env):
+    """An environment whose observations nest a Tuple in a Tuple (never stepped here)."""
+
+    observation_space = gym.spaces.Tuple(
+        (gym.spaces.Discrete(2), gym.spaces.Tuple((gym.spaces.Discrete(3),))))
+    action_space = gym.spaces.Discrete(2)
+
+
+if NESTED_ID not in gym.registry:
+    gym.register(NESTED_ID, entry_point=_NestedTupleEnv)
+
 
 @pytest.mark.parametrize("args, fragments", [
     (["--env_id=CartPole-v9"], ["did you mean CartPole-v1"]),
-    (["--env_id=Blackjack-v1"], ["Received: observation_space=Tuple(Discrete(32)"]),
+    ([f"--env_id={NESTED_ID}"], ["at most one level of Tuple or Dict",
+                                 "Received: observation_space[1]=Tuple(Discrete(3))"]),
     (["--env_id=Pendulum-v1", "--mask_velocity"],
      ["for --mask_velocity. Received: env_id='Pendulum-v1'"]),
+    (["--previous_action"], ["POPGym id (popgym-...) for --previous_action",
+                             "env_id='CartPole-v1'"]),
     (["--env_id=MiniGrid-Empty-5x5-v0", "--normalize_obs"],
      ["Expected a Box observation space for --normalize_obs"]),
     (["--memory=8", "--chunk_length=5"],
@@ -27,11 +45,15 @@ from attn_agents.ppo_config import PPOConfig
     (["--d_model=30", "--num_heads=4"], ["divisible by `num_heads`"]),
     (["--num_envs=0"], ["--num_envs=0", "not a positive integer"]),
     (["--policy=cnn"], ["--policy"]),
+    (["--policy=mlp", "--memory=4"], ["Expected --memory=0 with --policy=mlp", "memory=4"]),
+    (["--memory_gate=gru"], ["`memory` > 0 with `memory_gate`='gru'", "memory=0"]),
+    (["--memory=4", "--memory_gate=lstm"], ["--memory_gate"]),
     (["--strategy=multi_worker", "--model_dir="], ["Expected --model_dir with --strategy"]),
     (["stray"], ["unexpected arguments: stray"]),
-], ids=["unknown_id", "unsupported_space", "mask_velocity", "normalize_dict", "chunk_length",
-        "num_minibatches", "mujoco_missing", "flax_missing", "heads", "bad_value",
-        "bad_enum", "multi_worker_without_dir", "stray_argument"])
+], ids=["unknown_id", "nested_space", "mask_velocity", "previous_action", "normalize_dict",
+        "chunk_length", "num_minibatches", "mujoco_missing", "flax_missing", "heads", "bad_value",
+        "bad_enum", "memory_with_mlp", "gate_without_memory", "bad_gate",
+        "multi_worker_without_dir", "stray_argument"])
 def test_train_errors_are_one_line_and_leave_no_directory(tmp_path, args, fragments):
     model_dir = tmp_path / "new"
     result = run_tool("attn_agents.train", f"--model_dir={model_dir}", *args)

@@ -1,20 +1,31 @@
-"""The temporal memory: reset at episode starts, and the same memory in acting and training."""
+"""The temporal memory: reset at episode starts, the same memory in acting and training,
+and its GTrXL gate."""
+
+import json
 
 import gymnasium as gym
+import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
+from attn_agents import model_dir as agent_dir
 from attn_agents.actor_critic import ActorCritic
 from attn_agents.agent import Agent
+from attn_agents.env_config import EnvConfig
+from attn_agents.gru_gate import GRUGate
 from attn_agents.policy_config import PolicyConfig
+from attn_agents.ppo_config import PPOConfig
+from attn_agents.temporal_memory import TemporalMemory
 
 OBS = gym.spaces.Box(-5, 5, (3,), np.float32)
 ACTIONS = gym.spaces.Discrete(2)
 
 
-def _model(memory=3, policy="attention"):
+def _model(memory=3, policy="attention", gate="none"):
     tf.keras.utils.set_random_seed(0)
-    config = PolicyConfig(policy=policy, d_model=16, num_heads=2, ff_dim=16, memory=memory)
+    config = PolicyConfig(policy=policy, d_model=16, num_heads=2, ff_dim=16, memory=memory,
+                          memory_gate=gate)
     return ActorCritic(config, OBS, ACTIONS)
 
 
@@ -92,3 +103,76 @@ def test_mlp_policy_with_memory_and_no_token_weights():
     model = _model(memory=2, policy="mlp")
     out = Agent(model).act(np.zeros((1, 3), np.float32), greedy=True)
     assert out.token_weights.shape == (1, 0) and out.memory_weights.shape == (1, 2)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def test_gru_gate_is_gtrxl_formula():
+    keras.utils.set_random_seed(1)
+    gate = GRUGate(6)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(2, 4, 6)).astype(np.float32)
+    gate(x, y)
+    w_y = np.asarray(gate.from_y.kernel)  # [D, 3D]: W_r, W_z, W_g
+    w_x = np.asarray(gate.from_x.kernel)  # [D, 2D]: U_r, U_z
+    u_g, b_g = np.asarray(gate.candidate.kernel), np.asarray(gate.gate_bias)
+    wr, wz, wg = np.split(y @ w_y, 3, axis=-1)
+    ur, uz = np.split(x @ w_x, 2, axis=-1)
+    r, z = _sigmoid(wr + ur), _sigmoid(wz + uz - b_g)
+    expected = (1 - z) * x + z * np.tanh(wg + (r * x) @ u_g)
+    np.testing.assert_allclose(np.asarray(gate(x, y)), expected, atol=1e-5)
+    np.testing.assert_allclose(b_g, 2.0)  # GTrXL's initial bias
+
+
+def test_gru_gate_starts_near_the_identity():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 16)).astype(np.float32)
+    y = np.maximum(rng.normal(size=(256, 16)), 0).astype(np.float32)  # a ReLU'd sublayer
+    out = np.asarray(GRUGate(16)(x, y))
+    gated = np.linalg.norm(out - x) / np.linalg.norm(x)
+    plain = np.linalg.norm(y) / np.linalg.norm(x)  # the residual addition x + y
+    assert gated < 0.3 and gated < plain / 2, (gated, plain)
+    # The bias is what holds it there: a closed gate is the identity, an open one is not.
+    np.testing.assert_allclose(np.asarray(GRUGate(16, bias=30.0)(x, y)), x, atol=1e-6)
+    assert np.abs(np.asarray(GRUGate(16, bias=-30.0)(x, y)) - x).mean() > 0.5
+
+
+def test_gated_memory_shapes_gradients_and_config():
+    model = _model(memory=3, gate="gru")
+    assert len(model.memory.gates) == 2
+    extra = model.count_params() - _model(memory=3).count_params()
+    assert extra == 2 * (6 * 16 * 16 + 16)  # per gate: W_r,z,g and U_r,z,g [D, D], b_g [D]
+    rng = np.random.default_rng(1)
+    steps, starts = rng.normal(size=(1, 6, 3)).astype(np.float32), np.zeros((1, 6), bool)
+    starts[0, 0] = True
+    with tf.GradientTape() as tape:
+        params, values = model.sequence_forward(tf.constant(steps), tf.constant(starts), 4)
+        loss = tf.reduce_sum(values) + tf.reduce_sum(params)
+    assert params.shape == (1, 4, 2) and values.shape == (1, 4)
+    grads = dict(zip([v.path for v in model.trainable_variables],
+                     tape.gradient(loss, model.trainable_variables), strict=True))
+    gate_grads = [g for path, g in grads.items() if "_gate/" in path]
+    assert len(gate_grads) == 8 and all(float(tf.norm(g)) > 0 for g in gate_grads)
+    layer = TemporalMemory.from_config(model.memory.get_config())
+    assert layer.gate == "gru"
+    with pytest.raises(ValueError, match="Received: gate='lstm'"):
+        TemporalMemory(16, 2, 16, 3, gate="lstm")
+
+
+def test_memory_gate_config_round_trip_and_old_directories(tmp_path):
+    policy = PolicyConfig(d_model=16, num_heads=2, ff_dim=16, memory=3, memory_gate="gru")
+    agent_dir.save_configs(tmp_path, EnvConfig(), policy, PPOConfig())
+    assert agent_dir.load_configs(tmp_path)[1] == policy
+    assert agent_dir.read_saved(tmp_path)["memory_gate"] == "gru"
+    # A directory from before the field: it loads, and reads as the ungated memory it is.
+    path = tmp_path / agent_dir.CONFIG_NAME
+    raw = json.loads(path.read_text())
+    del raw["policy"]["memory_gate"]
+    path.write_text(json.dumps(raw))
+    assert agent_dir.load_configs(tmp_path)[1].memory_gate == "none"
+    assert agent_dir.read_saved(tmp_path)["memory_gate"] == "none"
+    with pytest.raises(ValueError, match="`memory` > 0 with `memory_gate`='gru'"):
+        PolicyConfig(memory_gate="gru")

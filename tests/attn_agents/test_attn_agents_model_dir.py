@@ -1,6 +1,7 @@
 """Model directories: the saved config wins, the lock, a damaged checkpoint, Ctrl-C."""
 
 import hashlib
+import json
 import shutil
 import signal
 
@@ -34,6 +35,21 @@ def test_resume_with_other_model_flags_is_one_line_and_touches_nothing(trained_d
     assert _hashes(model_dir) == before
     model, env_config, policy_config, state = agent_dir.load_agent(model_dir)
     assert policy_config.d_model == 16 and state["update"] == 2
+
+
+def test_a_directory_from_before_memory_gate_resumes_ungated(trained_dir, tmp_path):
+    """An agent_config.json without `memory_gate` is an ungated memory: it loads, and an
+    explicit --memory_gate=gru is a conflict rather than a model its checkpoint lacks."""
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained_dir, model_dir)
+    path = model_dir / agent_dir.CONFIG_NAME
+    raw = json.loads(path.read_text())
+    del raw["policy"]["memory_gate"]
+    path.write_text(json.dumps(raw))
+    run_tool("attn_agents.train", f"--model_dir={model_dir}", "--memory=3",
+             "--memory_gate=gru").one_line_error("--memory_gate (saved 'none', given 'gru')")
+    model, _, policy_config, _ = agent_dir.load_agent(model_dir)
+    assert policy_config.memory_gate == "none" and not model.memory.gates
 
 
 def test_resume_skips_a_truncated_checkpoint_and_takes_the_saved_config(trained_dir, tmp_path):

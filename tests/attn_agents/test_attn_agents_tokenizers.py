@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 from keras import ops
 
+from attn_agents.discrete_tokenizer import DiscreteTokenizer
 from attn_agents.entity_tokenizer import EntityTokenizer
 from attn_agents.env_error import EnvError
 from attn_agents.image_tokenizer import ImageTokenizer
 from attn_agents.minigrid_tokenizer import MiniGridTokenizer
 from attn_agents.tokenizer_factory import make_tokenizer
+from attn_agents.tuple_tokenizer import TupleTokenizer
 from attn_agents.vector_tokenizer import VectorTokenizer
 
 
@@ -59,6 +61,37 @@ def test_entity_tokenizer_pads_with_a_mask_and_adds_field_tokens():
     np.testing.assert_array_equal(np.asarray(mask), [[1, 1, 0, 0, 0, 1, 1], [1] * 7])
 
 
+def test_discrete_tokenizer_one_embedding_table_per_component():
+    tok = DiscreteTokenizer([2, 3], d_model=4, start=[0, 1])
+    tokens, mask = tok(np.array([[1, 3], [0, 1]]))  # component 1 holds 1..3
+    assert tuple(tokens.shape) == (2, 2, 4) and np.asarray(mask).all()
+    table = np.asarray(tok.value_embedding)  # rows 0-1: component 0, rows 2-4: component 1
+    component = np.asarray(tok.component_embedding)
+    np.testing.assert_allclose(np.asarray(tokens)[0, 0], table[1] + component[0], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(tokens)[0, 1], table[2 + 2] + component[1],
+                               atol=1e-6)
+    np.testing.assert_allclose(np.asarray(tokens)[1, 1], table[2 + 0] + component[1],
+                               atol=1e-6)
+    # A Discrete observation: [B] integers, one token each.
+    single, _ = DiscreteTokenizer([4], d_model=4)(np.array([3, 0, 2]))
+    assert tuple(single.shape) == (3, 1, 4)
+
+
+def test_tuple_tokenizer_tokens_in_component_order():
+    tok = TupleTokenizer([{"kind": "discrete", "nvec": [2]},
+                          {"kind": "discrete", "nvec": [3, 3]},
+                          {"kind": "vector", "size": 2}], d_model=4)
+    obs = (np.array([1, 0]), np.array([[2, 0], [1, 1]]), np.zeros((2, 2), np.float32))
+    tokens, mask = tok(obs)
+    assert tuple(tokens.shape) == (2, 4, 4) and np.asarray(mask).all()
+    # Changing the MultiDiscrete's second integer changes token 2 only.
+    changed, _ = tok((obs[0], np.array([[2, 1], [1, 1]]), obs[2]))
+    moved = np.abs(np.asarray(changed) - np.asarray(tokens)).sum(-1)
+    assert np.flatnonzero(moved[0] > 1e-7).tolist() == [2] and not moved[1].any()
+    with pytest.raises(ValueError, match="Received: components="):
+        TupleTokenizer([{"kind": "image", "size": 2}], d_model=4)
+
+
 def test_entity_tokenizer_rejects_unknown_kinds():
     with pytest.raises(ValueError, match="Received: field="):
         EntityTokenizer([{"name": "x", "kind": "graph", "size": 2}], d_model=4)
@@ -73,12 +106,21 @@ def test_entity_tokenizer_rejects_unknown_kinds():
                       "units_mask": gym.spaces.MultiBinary(6),
                       "goal": gym.spaces.Box(-1, 1, (2,))}), "set", 7),
     (gym.spaces.Box(-1, 1, (5, 3)), "set", 5),
+    (gym.spaces.Discrete(4), "vector", ("obs",)),
+    (gym.spaces.MultiDiscrete([2, 2]), "vector", ("obs[0]", "obs[1]")),
+    (gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.MultiDiscrete([3, 4]),
+                       gym.spaces.Box(-1, 1, (3,)))),
+     "vector", ("obs[0]", "obs[1][0]", "obs[1][1]", "obs[2]")),
 ])
 def test_factory_chooses_the_tokenizer_for_each_space(space, kind, tokens):
     tok, layout = make_tokenizer(space, d_model=8, patch_size=8)
+    if isinstance(tokens, tuple):  # the labels themselves
+        assert layout.labels == tokens
+        tokens = len(tokens)
     assert layout.kind == kind and len(layout.labels) == tokens
     sample = space.sample()
     batch = ({k: np.asarray(v)[None] for k, v in sample.items()} if isinstance(sample, dict)
+             else tuple(np.asarray(v)[None] for v in sample) if isinstance(sample, tuple)
              else np.asarray(sample)[None])
     if isinstance(space, gym.spaces.Box) and len(space.shape) == 2:
         batch = {"obs": batch}
@@ -87,5 +129,8 @@ def test_factory_chooses_the_tokenizer_for_each_space(space, kind, tokens):
 
 
 def test_factory_names_an_unsupported_space():
-    with pytest.raises(EnvError, match="Received: observation_space=Discrete"):
-        make_tokenizer(gym.spaces.Discrete(3), 8, 8)
+    with pytest.raises(EnvError, match="Received: observation_space=MultiBinary"):
+        make_tokenizer(gym.spaces.MultiBinary(3), 8, 8)
+    with pytest.raises(EnvError, match=r"Received: obs\[1\]=Box\(.*\(2, 2\)"):
+        make_tokenizer(gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Box(0, 1, (2, 2)))),
+                       8, 8)
