@@ -12,7 +12,8 @@ here in the same invocation, for the attention policy (default XLA update, in
 `--speed_rounds` rounds alternating with SB3's runs, and `--nojit_compile`) and the MLP
 policy; and `recurrent`: our `--memory` policy against sb3-contrib's RecurrentPPO (LSTM, the
 RL Zoo's CartPoleNoVel-v1 settings) on CartPole without velocities, one pair of runs per seed
-at the same budget, returns and env-steps/s. SB3, sb3-contrib and torch go into their own
+at the same budget, returns and env-steps/s; and `popgym`: five POPGym environments with
+`--memory` and with the MLP. SB3, sb3-contrib and torch go into their own
 virtual environment
 (`--sb3_venv`, created on first use), never into the project's.
 
@@ -43,6 +44,7 @@ flags.DEFINE_string("json_out", "", "speed: also write the rows against SB3 as J
 flags.DEFINE_integer("recurrent_steps", 150_000,
                      "recurrent: env steps of each run, ours and RecurrentPPO's.")
 flags.DEFINE_list("recurrent_seeds", ["1", "2", "3"], "recurrent: the seeds, one pair each.")
+flags.DEFINE_integer("popgym_steps", 150_000, "popgym: env steps of each run.")
 flags.DEFINE_string("sb3_venv", "runs/sb3venv",
                     "SB3's own virtual environment (under the git-ignored runs/).")
 
@@ -91,6 +93,17 @@ ROWS = {
 # ones) with observation normalization and the clip annealed, as RECURRENT_SCRIPT runs them.
 RECURRENT_ARGS = ["--env_id=CartPole-v1", "--mask_velocity", "--memory=8", "--normalize_obs",
                   "--anneal_clip"]
+
+# POPGym (Morad et al. 2023): its five environments the issue picked, each observation with the
+# previous action as the paper's agents see it. The memory window spans CountRecall's and
+# RepeatPrevious' Easy episodes' relevant past; Autoencode's 103 steps exceed it.
+POPGYM_ENVS = ["popgym-RepeatPreviousEasy-v0", "popgym-CountRecallEasy-v0",
+               "popgym-PositionOnlyCartPoleEasy-v0", "popgym-AutoencodeEasy-v0",
+               "popgym-MineSweeperEasy-v0"]
+POPGYM_ARGS = ["--previous_action", "--num_steps=64", "--num_minibatches=4",
+               "--update_epochs=8", "--learning_rate=1e-3", "--gamma=0.99",
+               "--gae_lambda=0.95", "--ent_coef=0.01"]
+POPGYM_MEMORY = ["--memory=32", "--chunk_length=16"]
 
 SB3_SCRIPT = r"""
 import json, sys, time
@@ -313,10 +326,65 @@ def recurrent_rows():
     return rows
 
 
+def max_mean_return(model_dir, window=20):
+    """The best moving mean of the training curve's `charts/episodic_return` points (each the
+    mean of the episodes that ended at one step), as POPGym's MMER takes the best mean over
+    training."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(model_dir), size_guidance={"scalars": 0, "tensors": 0})
+    events.Reload()
+    tag = "charts/episodic_return"
+    if tag in events.Tags()["scalars"]:
+        values = np.asarray([e.value for e in events.Scalars(tag)])
+    elif tag in events.Tags()["tensors"]:
+        values = np.asarray([float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)])
+    else:
+        values = np.zeros(0)
+    if len(values) < window:
+        return float(values.mean()) if len(values) else float("nan")
+    return float(np.convolve(values, np.ones(window) / window, mode="valid").max())
+
+
+def popgym_rows():
+    """Each POPGym environment with `--memory` and with the MLP, at one budget.
+
+    Returns:
+        The table's rows: greedy evaluation return and the best moving mean of the training
+        returns (MMER-like) of both, memory against MLP.
+    """
+    rows = []
+    budget = FLAGS.popgym_steps
+    for env_id in POPGYM_ENVS:
+        short = env_id.removeprefix("popgym-").removesuffix("-v0")
+        runs = {}
+        for kind, args in (("memory", POPGYM_MEMORY), ("mlp", ["--policy=mlp"])):
+            name = f"popgym_{short}_{kind}"
+            try:
+                m = train(name, [f"--env_id={env_id}", *POPGYM_ARGS, *args], budget)
+            except SystemExit as failure:  # one environment's failure keeps the others
+                print(failure, flush=True)
+                continue
+            m["mmer"] = max_mean_return(pathlib.Path(FLAGS.root) / name)
+            runs[kind] = m
+        for kind, m in runs.items():
+            other = runs.get("mlp")
+            rows.append([f"popgym {short}, {kind}", env_id, budget,
+                         f"{m['eval_mean_return']:.3f} ± {m['eval_std_return']:.3f}",
+                         f"MMER {m['mmer']:.3f}" + (
+                             f"; > MLP's {other['mmer']:.3f}" if kind == "memory" and other
+                             else ""),
+                         (m["mmer"] - other["mmer"]) if kind == "memory" and other else "",
+                         m["steps_per_second"], m["wall_minutes"]])
+        print(rows[-len(runs):] if runs else f"{env_id}: no run finished", flush=True)
+    return rows
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    suites = ("speed", "recurrent")
+    suites = ("speed", "recurrent", "popgym")
     names = FLAGS.only or [*ROWS, *suites]
     unknown = [n for n in names if n not in ROWS and n not in suites]
     if unknown:
@@ -326,6 +394,9 @@ def main(argv):
         if name == "speed":
             speed, phases = speed_rows()
             rows += speed
+            continue
+        if name == "popgym":
+            rows += popgym_rows()
             continue
         if name == "recurrent":
             rows += recurrent_rows()
