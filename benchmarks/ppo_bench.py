@@ -105,6 +105,28 @@ POPGYM_ARGS = ["--previous_action", "--num_steps=64", "--num_minibatches=4",
                "--gae_lambda=0.95", "--ent_coef=0.01"]
 POPGYM_MEMORY = ["--memory=32", "--chunk_length=16"]
 
+SB3_RUN = r"""
+phases = {"collect_rollouts": 0.0, "train": 0.0}  # timed like ours: rollout, update
+for name in phases:
+    def timed(*args, _method=getattr(model, name), _name=name, **kwargs):
+        begin = time.perf_counter()
+        try:
+            return _method(*args, **kwargs)
+        finally:
+            phases[_name] += time.perf_counter() - begin
+    setattr(model, name, timed)
+start = time.perf_counter()
+model.learn(total_timesteps=steps)
+seconds = time.perf_counter() - start
+mean, std = evaluate_policy(model, make_eval_env(), n_eval_episodes=100, deterministic=True)
+print(json.dumps({"steps_per_second": model.num_timesteps / seconds, "seconds": seconds,
+                  "env_steps": model.num_timesteps, "eval_mean_return": float(mean),
+                  "eval_std_return": float(std),
+                  "updates": model.num_timesteps // (model.n_steps * model.n_envs),
+                  "rollout_seconds": phases["collect_rollouts"],
+                  "update_seconds": phases["train"]}))
+"""
+
 SB3_SCRIPT = r"""
 import json, sys, time
 import torch
@@ -119,27 +141,11 @@ model = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=
             n_epochs=20, ent_coef=0.0, learning_rate=lambda f: 1e-3 * f,
             clip_range=lambda f: 0.2 * f, seed=seed, device="cpu",
             policy_kwargs=dict(net_arch=dict(pi=[64, 64], vf=[64, 64])))
-phases = {"collect_rollouts": 0.0, "train": 0.0}  # timed like ours: rollout, update
-for name in phases:
-    def timed(*args, _method=getattr(model, name), _name=name, **kwargs):
-        begin = time.perf_counter()
-        try:
-            return _method(*args, **kwargs)
-        finally:
-            phases[_name] += time.perf_counter() - begin
-    setattr(model, name, timed)
-start = time.perf_counter()
-model.learn(total_timesteps=steps)
-seconds = time.perf_counter() - start
-mean, std = evaluate_policy(model, make_vec_env("CartPole-v1", n_envs=1, seed=seed + 1),
-                            n_eval_episodes=100, deterministic=True)
-print(json.dumps({"steps_per_second": model.num_timesteps / seconds, "seconds": seconds,
-                  "env_steps": model.num_timesteps, "eval_mean_return": float(mean),
-                  "eval_std_return": float(std),
-                  "updates": model.num_timesteps // (model.n_steps * model.n_envs),
-                  "rollout_seconds": phases["collect_rollouts"],
-                  "update_seconds": phases["train"]}))
-"""
+
+
+def make_eval_env():
+    return make_vec_env("CartPole-v1", n_envs=1, seed=seed + 1)
+""" + SB3_RUN
 
 RECURRENT_SCRIPT = r"""
 import json, sys, time
@@ -175,30 +181,15 @@ model = RecurrentPPO("MlpLstmPolicy", env, n_steps=32, batch_size=256, gae_lambd
                      policy_kwargs=dict(ortho_init=False, activation_fn=nn.ReLU,
                                         lstm_hidden_size=64, enable_critic_lstm=True,
                                         net_arch=dict(pi=[64], vf=[64])))
-phases = {"collect_rollouts": 0.0, "train": 0.0}
-for name in phases:
-    def timed(*args, _method=getattr(model, name), _name=name, **kwargs):
-        begin = time.perf_counter()
-        try:
-            return _method(*args, **kwargs)
-        finally:
-            phases[_name] += time.perf_counter() - begin
-    setattr(model, name, timed)
-start = time.perf_counter()
-model.learn(total_timesteps=steps)
-seconds = time.perf_counter() - start
-eval_env = VecNormalize(make_vec_env("CartPole-v1", n_envs=1, seed=seed + 1000,
-                                     wrapper_class=NoVelocity),
-                        norm_obs=True, norm_reward=False, training=False)
-eval_env.obs_rms = env.obs_rms
-mean, std = evaluate_policy(model, eval_env, n_eval_episodes=100, deterministic=True)
-print(json.dumps({"steps_per_second": model.num_timesteps / seconds, "seconds": seconds,
-                  "env_steps": model.num_timesteps, "eval_mean_return": float(mean),
-                  "eval_std_return": float(std),
-                  "updates": model.num_timesteps // (model.n_steps * model.n_envs),
-                  "rollout_seconds": phases["collect_rollouts"],
-                  "update_seconds": phases["train"]}))
-"""
+
+
+def make_eval_env():
+    eval_env = VecNormalize(make_vec_env("CartPole-v1", n_envs=1, seed=seed + 1000,
+                                         wrapper_class=NoVelocity),
+                            norm_obs=True, norm_reward=False, training=False)
+    eval_env.obs_rms = env.obs_rms  # the training run's statistics, frozen
+    return eval_env
+""" + SB3_RUN
 
 
 def train(name, args, budget, eval_episodes=100, seed=None):
