@@ -100,13 +100,17 @@ def test_every_attention_trains_and_decodes(tmp_path, tiny_data, attention):
 def test_first_steps_under_each_precision_are_finite_and_close_to_float32(tmp_path, tiny_data,
                                                                          architecture):
     """Two steps of the same model (same seed, no dropout) under each policy: the mixed
-    policies compute in 16 bits, so their losses are close to float32's, not equal."""
+    policies compute in 16 bits, so their losses are close to float32's, not equal. The
+    Transformer skips bfloat16 (the RNN covers the policy, and each Trainer compiles for
+    tens of seconds here) and keeps float16, where attention logits may overflow."""
     from translate.trainer import Trainer
 
     data, tokenizers = tiny_data
     config = _model_config(tokenizers, architecture=architecture, dropout=0.0)
     losses, lines = {}, []
-    for policy in ("float32", "mixed_float16", "mixed_bfloat16"):
+    policies = ("float32", "mixed_float16") + (
+        ("mixed_bfloat16",) if architecture == "rnn" else ())
+    for policy in policies:
         trainer = Trainer(data, tokenizers, config, TINY_TRAIN, CommonConfig(precision=policy),
                           tmp_path / policy, log=lines.append)
         losses[policy] = [trainer.train_step() for _ in range(2)]
