@@ -95,16 +95,17 @@ RECURRENT_ARGS = ["--env_id=CartPole-v1", "--mask_velocity", "--memory=8", "--no
                   "--anneal_clip"]
 
 # POPGym (Morad et al. 2023): its five environments the issue picked, each observation with the
-# previous action as the paper's agents see it. A short window learns: with --memory=32 the
-# RepeatPrevious agent stayed at chance where --memory=6..8 solves it (lag 3); CountRecall's and
-# Autoencode's 51- and 103-step episodes need more than any window here holds.
+# previous action as the paper's agents see it, a 32-wide network for both policies. A short
+# window learns: with --memory=32 (and 8, at width 64) the RepeatPrevious agent stayed at
+# chance where --memory=6 at width 32 solves it (lag 3); CountRecall's and Autoencode's 51- and
+# 103-step episodes need more than such a window holds.
 POPGYM_ENVS = ["popgym-RepeatPreviousEasy-v0", "popgym-CountRecallEasy-v0",
                "popgym-PositionOnlyCartPoleEasy-v0", "popgym-AutoencodeEasy-v0",
                "popgym-MineSweeperEasy-v0"]
-POPGYM_ARGS = ["--previous_action", "--num_steps=64", "--num_minibatches=4",
+POPGYM_ARGS = ["--previous_action", "--d_model=32", "--num_steps=64", "--num_minibatches=4",
                "--update_epochs=8", "--learning_rate=3e-3", "--gamma=0.9",
                "--gae_lambda=0.95", "--ent_coef=0.01"]
-POPGYM_MEMORY = ["--memory=8", "--chunk_length=16"]
+POPGYM_MEMORY = ["--memory=6", "--num_heads=2", "--ff_dim=32", "--chunk_length=16"]
 
 SB3_RUN = r"""
 phases = {"collect_rollouts": 0.0, "train": 0.0}  # timed like ours: rollout, update
