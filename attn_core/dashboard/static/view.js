@@ -606,6 +606,12 @@ export async function renderApp(root, source, initial = {}) {
     box.append(column, bars);
     stage.replaceChildren(box, el("div", "attn-legend", "bar length: relative to the largest " +
       "weight of the query"));
+    drawPerQuery(queryNodes, (values) => fillBars(rows, values));
+  }
+
+  // Views that show one query at a time: new weights recompute the matrix, then `paint`
+  // draws the selected query's row (`values`, or null when no query is selected).
+  function drawPerQuery(queryNodes, paint) {
     drawWeights = () => {
       computeMatrix();
       drawQuery();
@@ -613,7 +619,7 @@ export async function renderApp(root, source, initial = {}) {
     drawQuery = () => {
       const values = updateReadout();
       markLabels(queryNodes, [], values);
-      fillBars(rows, values);
+      paint(values);
     };
   }
 
@@ -648,13 +654,7 @@ export async function renderApp(root, source, initial = {}) {
     box.append(column, main);
     const legend = el("div", "attn-legend");
     stage.replaceChildren(box, legend);
-    drawWeights = () => {
-      computeMatrix();
-      drawQuery();
-    };
-    drawQuery = () => {
-      const values = updateReadout();
-      markLabels(queryNodes, [], values);
+    drawPerQuery(queryNodes, (values) => {
       const row = values || new Array(S).fill(NaN);
       const max = finiteMax(row.slice(0, gh * gw));
       paintMap(base, row, gh, gw, max);
@@ -662,7 +662,7 @@ export async function renderApp(root, source, initial = {}) {
       canvas.dataset.max = String(max);
       legend.textContent = `colour: 0 … ${format(max)} (largest weight on the grid)`;
       fillBars(rows, values);
-    };
+    });
   }
 
   // Image: the generated image; a click picks the query position, whose attention map over
