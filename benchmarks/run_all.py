@@ -32,6 +32,9 @@ flags.DEFINE_string("root", "runs/run_all", "Where the groups' logs, JSON and mo
 flags.DEFINE_string("out", "BENCHMARKS.md", "The markdown file to write.")
 flags.DEFINE_list("only", [], "Run only these groups (the others' rows are kept from --root).")
 
+# Rows from trainings too long for run_all, with their commands; copied in as they are.
+LONG_RUNS = pathlib.Path(__file__).resolve().parent / "long_runs.md"
+
 # group -> (title, module, arguments). `{root}` becomes the group's own model directory.
 GROUPS = {
     "layers": ("Attention layers against Keras' (B=32, T=128, D=256, H=8), forward + backward",
@@ -142,6 +145,9 @@ def write_markdown(groups, path):
             lines.append(f"| {row['row']} | {fmt(row['ours'])} | {fmt(row['anchor'])} "
                          f"({row['anchor_name']}) | {row['unit']} | {row['ratio']:.2f} |")
         lines.append("")
+    # Trainings of 10-30 minutes each are measured by their own bench commands, not here.
+    long_runs = LONG_RUNS.read_text()
+    lines += [long_runs[long_runs.index("-->") + 3:].strip(), ""]
     lines += [
         "## GPU",
         "",
