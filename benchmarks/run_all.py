@@ -2,6 +2,7 @@ r"""Runs every benchmark at a CPU-sized scale and writes BENCHMARKS.md.
 
     python -m benchmarks.run_all                     # every group, about 25 min on 2 cores
     python -m benchmarks.run_all --only=ppo,gan      # rerun some groups, keep the others' rows
+    python -m benchmarks.run_all --rewrite           # only rebuild BENCHMARKS.md
 
 Each group is one benchmark script run as a subprocess with `--json_out`; its rows (our
 figure, the anchor's figure measured in the same run, the ratio) are kept in
@@ -31,6 +32,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("root", "runs/run_all", "Where the groups' logs, JSON and model dirs go.")
 flags.DEFINE_string("out", "BENCHMARKS.md", "The markdown file to write.")
 flags.DEFINE_list("only", [], "Run only these groups (the others' rows are kept from --root).")
+flags.DEFINE_bool("rewrite", False, "Run nothing: rebuild --out from the group files under "
+                  "--root and benchmarks/long_runs.md.")
 
 # Rows from trainings too long for run_all, with their commands; copied in as they are.
 LONG_RUNS = pathlib.Path(__file__).resolve().parent / "long_runs.md"
@@ -167,7 +170,7 @@ def main(argv):
         sys.exit(f"run_all: --only: unknown groups {unknown}; expected some of {list(GROUPS)}")
     root = pathlib.Path(FLAGS.root)
     root.mkdir(parents=True, exist_ok=True)
-    for name in FLAGS.only or GROUPS:
+    for name in [] if FLAGS.rewrite else FLAGS.only or GROUPS:
         run_group(name, root)
     groups = {}
     for name in GROUPS:
