@@ -384,7 +384,9 @@ def main(argv):
     names = FLAGS.only or [*ROWS, *suites]
     unknown = [n for n in names if n not in ROWS and n not in suites]
     if unknown:
-        sys.exit(f"error: Expected --only names from {[*ROWS, *suites]}. Received: {unknown}")
+        print(f"error: Expected --only names from {[*ROWS, *suites]}. Received: {unknown}",
+              file=sys.stderr)
+        sys.exit(2)
     rows, phases = [], []
     for name in names:
         if name == "speed":

@@ -167,7 +167,9 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     unknown = sorted(set(FLAGS.only) - set(GROUPS))
     if unknown:
-        sys.exit(f"run_all: --only: unknown groups {unknown}; expected some of {list(GROUPS)}")
+        print(f"error: Expected --only groups from {list(GROUPS)}. Received: {unknown}",
+              file=sys.stderr)
+        sys.exit(2)
     root = pathlib.Path(FLAGS.root)
     root.mkdir(parents=True, exist_ok=True)
     for name in [] if FLAGS.rewrite else FLAGS.only or GROUPS:
