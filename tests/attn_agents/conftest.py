@@ -1,17 +1,20 @@
-"""A tiny trained model directory, shared by the tests that only read it."""
+"""Tiny trained model directories, shared by the tests that only read them (built once per
+run, not once per xdist worker: `built_once`)."""
 
 import pytest
 from agent_tools import TINY_TRAIN, run_tool
+from built_once import built_once
 
 
 @pytest.fixture(scope="session")
 def trained_dir(tmp_path_factory):
     """The model directory of a `TINY_TRAIN` run (checkpoints 1 and 2; do not modify it:
     copy it)."""
-    path = tmp_path_factory.mktemp("agents") / "model"
-    result = run_tool("attn_agents.train", f"--model_dir={path}", *TINY_TRAIN)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return path
+    def build(path):
+        result = run_tool("attn_agents.train", f"--model_dir={path}", *TINY_TRAIN)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    return built_once(tmp_path_factory, "agents_trained", build)
 
 
 # RepeatPreviousEasy asks for the observation 3 steps before the current one; with a memory
@@ -26,7 +29,9 @@ REPEAT_PREVIOUS_TRAIN = (
 @pytest.fixture(scope="session")
 def repeat_previous_dir(tmp_path_factory):
     """The model directory of a `REPEAT_PREVIOUS_TRAIN` run (do not modify it: copy it)."""
-    path = tmp_path_factory.mktemp("agents") / "repeat_previous"
-    result = run_tool("attn_agents.train", f"--model_dir={path}", *REPEAT_PREVIOUS_TRAIN)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return path
+    def build(path):
+        result = run_tool("attn_agents.train", f"--model_dir={path}", *REPEAT_PREVIOUS_TRAIN)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    return built_once(tmp_path_factory, "agents_repeat_previous", build,
+                      leaf="repeat_previous")

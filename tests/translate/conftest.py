@@ -1,16 +1,19 @@
-"""Fixtures of the translate tests."""
+"""Fixtures of the translate tests. The trained model directories are built once per run
+(`built_once`), not once per xdist worker."""
 
 import pytest
+from built_once import built_once
 from translate_tools import TINY_FLAGS, run_tool
 
 
 @pytest.fixture(scope="session")
 def trained_dir(tmp_path_factory):
     """A model directory of a tiny two-step translate.train run (do not modify it: copy it)."""
-    path = tmp_path_factory.mktemp("trained") / "model"
-    result = run_tool("translate.train", f"--model_dir={path}", *TINY_FLAGS)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return path
+    def build(path):
+        result = run_tool("translate.train", f"--model_dir={path}", *TINY_FLAGS)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    return built_once(tmp_path_factory, "translate_trained", build)
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +28,6 @@ def trained_transformer(tmp_path_factory):
     from translate.train_config import TrainConfig
     from translate.trainer import train_and_evaluate
 
-    model_dir = tmp_path_factory.mktemp("transformer")
     data = builtin_corpus.builtin_corpus("en-fr", train_size=300, dev_size=8, test_size=24,
                                          seed=5)
     src = Tokenizer.fit([s for s, _ in data.train], "en")
@@ -36,18 +38,23 @@ def trained_transformer(tmp_path_factory):
     train = TrainConfig(tokens_per_batch=512, max_steps=200, eval_every=200, warmup_steps=30,
                         decay_steps=200, learning_rate=5e-3, dev_eval_sentences=8,
                         time_budget_minutes=0, label_smoothing=0.0)
-    train_and_evaluate(data, (src, tgt), model, train, CommonConfig(seed=0, precision="float32"),
-                       model_dir, log=lambda line: None)
-    return model_dir, data
+
+    def build(model_dir):
+        train_and_evaluate(data, (src, tgt), model, train,
+                           CommonConfig(seed=0, precision="float32"), model_dir,
+                           log=lambda line: None)
+
+    return built_once(tmp_path_factory, "translate_transformer", build), data
 
 
 @pytest.fixture(scope="session")
 def trained_transformer_dir(tmp_path_factory):
     """A tiny two-step Transformer of 2 decoder layers of 2 heads, trained with guided
     alignment on the built-in corpus (do not modify it: copy it)."""
-    path = tmp_path_factory.mktemp("trained_transformer") / "model"
-    result = run_tool("translate.train", f"--model_dir={path}", *TINY_FLAGS,
-                      "--architecture=transformer", "--num_layers=2", "--heads=2",
-                      "--ff_dim=32")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return path
+    def build(path):
+        result = run_tool("translate.train", f"--model_dir={path}", *TINY_FLAGS,
+                          "--architecture=transformer", "--num_layers=2", "--heads=2",
+                          "--ff_dim=32")
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    return built_once(tmp_path_factory, "translate_trained_transformer", build)
