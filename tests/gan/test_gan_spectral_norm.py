@@ -21,6 +21,10 @@ def _dense(units=5, inputs=7, seed=0):
     lambda: SpectralNorm(keras.layers.Dense(6)),
 ])
 def test_largest_singular_value_is_one_after_power_iterations(make):
+    # Seeded: 30 power iterations reach 1e-3 only when the kernel's two largest singular
+    # values are far enough apart, and an unseeded kernel (whatever the earlier tests in
+    # this worker drew) is sometimes not (3 of 40 seeds for the Conv2D).
+    keras.utils.set_random_seed(0)
     layer = make()
     x = np.random.default_rng(0).standard_normal((2, 5, 5, 4) if isinstance(
         layer.layer, keras.layers.Conv2D) else (2, 4)).astype(np.float32)
