@@ -30,6 +30,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from attn_core import cli
 from benchmarks.bench_utils import run_module, write_rows
 
 FLAGS = flags.FLAGS
@@ -384,9 +385,7 @@ def main(argv):
     names = FLAGS.only or [*ROWS, *suites]
     unknown = [n for n in names if n not in ROWS and n not in suites]
     if unknown:
-        print(f"error: Expected --only names from {[*ROWS, *suites]}. Received: {unknown}",
-              file=sys.stderr)
-        sys.exit(2)
+        cli.fail(f"Expected --only names from {[*ROWS, *suites]}. Received: {unknown}")
     rows, phases = [], []
     for name in names:
         if name == "speed":

@@ -26,6 +26,7 @@ import time
 
 from absl import app, flags
 
+from attn_core import cli
 from benchmarks.bench_utils import QUIET_ENV
 
 FLAGS = flags.FLAGS
@@ -167,9 +168,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
     unknown = sorted(set(FLAGS.only) - set(GROUPS))
     if unknown:
-        print(f"error: Expected --only groups from {list(GROUPS)}. Received: {unknown}",
-              file=sys.stderr)
-        sys.exit(2)
+        cli.fail(f"Expected --only groups from {list(GROUPS)}. Received: {unknown}")
     root = pathlib.Path(FLAGS.root)
     root.mkdir(parents=True, exist_ok=True)
     for name in [] if FLAGS.rewrite else FLAGS.only or GROUPS:
