@@ -169,6 +169,10 @@ def main(argv):
     unknown = sorted(set(FLAGS.only) - set(GROUPS))
     if unknown:
         cli.fail(f"Expected --only groups from {list(GROUPS)}. Received: {unknown}")
+    if FLAGS.rewrite and FLAGS.only:
+        # --rewrite runs nothing, so an --only beside it would be silently ignored.
+        cli.fail(f"Expected --only or --rewrite, not both. Received: --rewrite "
+                 f"--only={','.join(FLAGS.only)}")
     root = pathlib.Path(FLAGS.root)
     root.mkdir(parents=True, exist_ok=True)
     for name in [] if FLAGS.rewrite else FLAGS.only or GROUPS:
