@@ -44,3 +44,25 @@ def built_once(tmp_path_factory, name, build, leaf="model"):
             build(path)
             done.touch()
     return path
+
+
+def trained_once(tmp_path_factory, name, run_tool, module, *flags, leaf="model"):
+    """`built_once` for a directory that one CLI run fills: `run_tool(module,
+    --model_dir=<dir>, *flags)`, which must exit 0 (else its stderr's tail fails the test).
+
+    Args:
+        tmp_path_factory: pytest's session `tmp_path_factory`.
+        name: the name of the directory's folder, unique among the run's shared fixtures.
+        run_tool: the app's test helper that runs `python -m module *args`.
+        module: the CLI module, e.g. "translate.train".
+        *flags: its flags besides --model_dir.
+        leaf: the directory's own name.
+
+    Returns:
+        The directory's `pathlib.Path`.
+    """
+    def build(path):
+        result = run_tool(module, f"--model_dir={path}", *flags)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    return built_once(tmp_path_factory, name, build, leaf=leaf)

@@ -3,18 +3,15 @@ run, not once per xdist worker: `built_once`)."""
 
 import pytest
 from agent_tools import TINY_TRAIN, run_tool
-from built_once import built_once
+from built_once import trained_once
 
 
 @pytest.fixture(scope="session")
 def trained_dir(tmp_path_factory):
     """The model directory of a `TINY_TRAIN` run (checkpoints 1 and 2; do not modify it:
     copy it)."""
-    def build(path):
-        result = run_tool("attn_agents.train", f"--model_dir={path}", *TINY_TRAIN)
-        assert result.returncode == 0, result.stderr[-3000:]
-
-    return built_once(tmp_path_factory, "agents_trained", build)
+    return trained_once(tmp_path_factory, "agents_trained", run_tool, "attn_agents.train",
+                        *TINY_TRAIN)
 
 
 # RepeatPreviousEasy asks for the observation 3 steps before the current one; with a memory
@@ -29,9 +26,5 @@ REPEAT_PREVIOUS_TRAIN = (
 @pytest.fixture(scope="session")
 def repeat_previous_dir(tmp_path_factory):
     """The model directory of a `REPEAT_PREVIOUS_TRAIN` run (do not modify it: copy it)."""
-    def build(path):
-        result = run_tool("attn_agents.train", f"--model_dir={path}", *REPEAT_PREVIOUS_TRAIN)
-        assert result.returncode == 0, result.stderr[-3000:]
-
-    return built_once(tmp_path_factory, "agents_repeat_previous", build,
-                      leaf="repeat_previous")
+    return trained_once(tmp_path_factory, "agents_repeat_previous", run_tool,
+                        "attn_agents.train", *REPEAT_PREVIOUS_TRAIN, leaf="repeat_previous")

@@ -2,18 +2,15 @@
 (`built_once`), not once per xdist worker."""
 
 import pytest
-from built_once import built_once
+from built_once import built_once, trained_once
 from translate_tools import TINY_FLAGS, run_tool
 
 
 @pytest.fixture(scope="session")
 def trained_dir(tmp_path_factory):
     """A model directory of a tiny two-step translate.train run (do not modify it: copy it)."""
-    def build(path):
-        result = run_tool("translate.train", f"--model_dir={path}", *TINY_FLAGS)
-        assert result.returncode == 0, result.stderr[-3000:]
-
-    return built_once(tmp_path_factory, "translate_trained", build)
+    return trained_once(tmp_path_factory, "translate_trained", run_tool, "translate.train",
+                        *TINY_FLAGS)
 
 
 @pytest.fixture(scope="session")
@@ -51,10 +48,6 @@ def trained_transformer(tmp_path_factory):
 def trained_transformer_dir(tmp_path_factory):
     """A tiny two-step Transformer of 2 decoder layers of 2 heads, trained with guided
     alignment on the built-in corpus (do not modify it: copy it)."""
-    def build(path):
-        result = run_tool("translate.train", f"--model_dir={path}", *TINY_FLAGS,
-                          "--architecture=transformer", "--num_layers=2", "--heads=2",
-                          "--ff_dim=32")
-        assert result.returncode == 0, result.stderr[-3000:]
-
-    return built_once(tmp_path_factory, "translate_trained_transformer", build)
+    return trained_once(tmp_path_factory, "translate_trained_transformer", run_tool,
+                        "translate.train", *TINY_FLAGS, "--architecture=transformer",
+                        "--num_layers=2", "--heads=2", "--ff_dim=32")
