@@ -346,7 +346,7 @@ class Trainer:
             where = f", worker {self.worker} of {self.workers}{' (chief)' if self.chief else ''}"
         self.log(f"model: {self.model.count_params():,} parameters, {self.replicas} "
                  f"replica(s){where}")
-        self._step_fn = self._make_step_fn()
+        self._step_fn = None  # made at the first step, from the input pipeline's element spec
 
     def _checkpoint_groups(self):
         groups = {"model": self.model, "optimizer": self.inner_optimizer}
@@ -522,14 +522,17 @@ class Trainer:
         health = tf.stack([precision.loss_scale(optimizer), tf.cast(skipped, tf.float32)])
         return totals, health
 
-    def _make_step_fn(self):
+    def _make_step_fn(self, batch_spec):
+        """The distributed train step, traced once for every batch shape: `batch_spec` (the
+        input pipeline's, with [None, None] token tensors) is its input signature, where
+        `reduce_retracing` alone traced it twice, for the first shape and then for any."""
         dist, jit_compile = self.dist, self.common.jit_compile
 
         @tf.function(jit_compile=jit_compile, reduce_retracing=True)
         def replica_call(batch, seconds):
             return self._replica_step(batch, seconds)
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(input_signature=[batch_spec, tf.TensorSpec([], tf.float32)])
         def train_step(batch, seconds):
             totals, health = dist.run(replica_call if jit_compile else self._replica_step,
                                       args=(batch, seconds))
@@ -562,8 +565,10 @@ class Trainer:
         """
         state = self.state
         start = time.perf_counter()
-        totals, health = self._step_fn(self._next_batch(),
-                                       tf.constant(state.train_seconds, tf.float32))
+        batch = self._next_batch()
+        if self._step_fn is None:
+            self._step_fn = self._make_step_fn(self._batches.element_spec)
+        totals, health = self._step_fn(batch, tf.constant(state.train_seconds, tf.float32))
         loss_sum, count, self._agreed_seconds, guided = (float(x) for x in totals)
         self.loss_scale, skipped = (float(x) for x in health)
         loss = loss_sum / max(count, 1.0)

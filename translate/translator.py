@@ -98,7 +98,12 @@ class Translator:
         self.all_heads = bool(all_heads)
         # E of the decoded alignments [B, N, T, *E, S]: the model's, or none for the head mean.
         self.attention_dims = tuple(model.attention_dims) if all_heads else ()
-        self.decode_batch = tf.function(self._decode_batch, reduce_retracing=True)
+        # One trace for every batch: without a signature, reduce_retracing traced it for the
+        # first batch's shape, then for any shape, then again for a differently sized batch.
+        signature = [tf.TensorSpec([None, None], tf.int32)]
+        if sampler is not None:
+            signature.append(tf.TensorSpec([None], tf.int64))  # the sentences' sample keys
+        self.decode_batch = tf.function(self._decode_batch, input_signature=signature)
 
     def _initial_state(self, states, batch, max_lengths):
         max_length = tf.reduce_max(max_lengths) + 1

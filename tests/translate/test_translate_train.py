@@ -96,6 +96,34 @@ def test_every_attention_trains_and_decodes(tmp_path, tiny_data, attention):
     assert np.all(np.isfinite(out.alignments))
 
 
+def test_train_step_and_decoding_trace_once_for_batches_of_every_shape(tmp_path, tiny_data):
+    """Batches of other lengths and sizes reuse the first trace: each retrace costs seconds
+    of graph building at the start of every run (and of most tests here)."""
+    from translate.trainer import Trainer
+    from translate.translator import Translator
+
+    data, tokenizers = tiny_data
+    trainer = Trainer(data, tokenizers, _model_config(tokenizers), TINY_TRAIN,
+                      CommonConfig(precision="float32"), tmp_path, log=lambda line: None)
+    shapes, next_batch = set(), trainer._next_batch
+
+    def recorded():
+        batch = next_batch()
+        shapes.add(tuple(batch["source"].shape))
+        return batch
+
+    trainer._next_batch = recorded
+    for _ in range(4):
+        trainer.train_step()
+    assert len(shapes) > 1, shapes  # the bucketed batches do differ
+    assert trainer._step_fn.experimental_get_tracing_count() == 1
+    translator = Translator(trainer.model, *tokenizers)
+    # 8 sentences of several lengths in batches of 3: three source shapes, the last one
+    # smaller.
+    translator.translate([s for s, _ in data.dev], batch_size=3)
+    assert translator.decode_batch.experimental_get_tracing_count() == 1
+
+
 @pytest.mark.parametrize("architecture", ["rnn", "transformer"])
 def test_first_steps_under_each_precision_are_finite_and_close_to_float32(tmp_path, tiny_data,
                                                                          architecture):
