@@ -205,7 +205,8 @@ class ActorCritic(keras.Model):
         summary = tf.reshape(summary, (chunks, -1, self.config.d_model))  # [C, S, D]
         if self.memory is not None:
             k, d = self.config.memory, self.config.d_model
-            windows, mask = memory_windows(summary, starts, num_queries, k)  # [C,L,K,D], [C,L,K]
+            with tf.name_scope("memory_windows"):  # a part of the update in a profile
+                windows, mask = memory_windows(summary, starts, num_queries, k)  # [C,L,K,D]
             h, _ = self.remember(tf.reshape(summary[:, -num_queries:], (-1, d)),
                                  tf.reshape(windows, (-1, k, d)), tf.reshape(mask, (-1, k)))
         else:
