@@ -14,7 +14,7 @@ from attn_agents.attention_pooling import AttentionPooling
 from attn_agents.discrete_tokenizer import DiscreteTokenizer
 from attn_agents.multi_categorical import multi_categorical
 from attn_agents.policy_config import PolicyConfig
-from attn_agents.temporal_memory import TemporalMemory, memory_windows
+from attn_agents.temporal_memory import TemporalMemory
 from attn_agents.tokenizer_factory import make_tokenizer
 from attn_agents.tuple_tokenizer import TupleTokenizer
 from attn_agents.vector_tokenizer import VectorTokenizer
@@ -203,11 +203,8 @@ class ActorCritic(keras.Model):
         summary, _ = self.summarize(flat, training=True)  # [C*S, D]
         chunks = tf.shape(starts)[0]
         summary = tf.reshape(summary, (chunks, -1, self.config.d_model))  # [C, S, D]
-        if self.memory is not None:
-            k, d = self.config.memory, self.config.d_model
-            windows, mask = memory_windows(summary, starts, num_queries, k)  # [C,L,K,D], [C,L,K]
-            h, _ = self.remember(tf.reshape(summary[:, -num_queries:], (-1, d)),
-                                 tf.reshape(windows, (-1, k, d)), tf.reshape(mask, (-1, k)))
+        if self.memory is not None:  # = remember() over each query's memory_windows
+            h, _ = self.memory.attend_sequence(summary, starts, num_queries)  # [C*L, D]
         else:
             h = tf.reshape(summary[:, -num_queries:], (-1, self.config.d_model))
         params, values = self.heads(h)  # h: [C*L, D]

@@ -179,7 +179,10 @@ def make_minibatch_step(model, optimizer, pc, chunk, dist, clip_coef=None):
     clip = pc.clip_coef if clip_coef is None else clip_coef
 
     def replica_step(data, idx):
-        batch_data = tf.nest.map_structure(lambda x: tf.gather(x, idx), data)
+        # The name scopes label the update's parts in a profile
+        # (benchmarks/profile_ppo_update.py).
+        with tf.name_scope("minibatch_gather"):
+            batch_data = tf.nest.map_structure(lambda x: tf.gather(x, idx), data)
         flat = lambda x: tf.reshape(x, [-1])  # noqa: E731
         advantages = flat(batch_data["advantages"])
         adv_moments = (worker_sync.global_moments(advantages)
@@ -190,11 +193,12 @@ def make_minibatch_step(model, optimizer, pc, chunk, dist, clip_coef=None):
             dist_ = model.distribution(tf.reshape(params, (-1, tf.shape(params)[-1])))
             actions = batch_data["actions"]
             actions = tf.reshape(actions, tf.concat([[-1], tf.shape(actions)[2:]], 0))
-            terms = ppo_loss(dist_.log_prob(actions), flat(batch_data["log_probs"]),
-                             advantages, flat(values),
-                             flat(batch_data["values"]), flat(batch_data["returns"]),
-                             dist_.entropy(), clip, pc.ent_coef, pc.vf_coef,
-                             pc.clip_vloss, pc.norm_adv, adv_moments)
+            with tf.name_scope("ppo_loss"):
+                terms = ppo_loss(dist_.log_prob(actions), flat(batch_data["log_probs"]),
+                                 advantages, flat(values),
+                                 flat(batch_data["values"]), flat(batch_data["returns"]),
+                                 dist_.entropy(), clip, pc.ent_coef, pc.vf_coef,
+                                 pc.clip_vloss, pc.norm_adv, adv_moments)
             loss = optimizer.scale_loss(terms["loss"] / replicas)
         grads = tape.gradient(loss, model.trainable_variables)
         scale_before = precision.loss_scale(optimizer)
@@ -489,8 +493,9 @@ class PPOTrainer:
 
     # ---- the loop: rollouts and updates ----------------------------------------------------
 
-    def _train(self):
-        state, sizes, share = self.state, self.sizes, self.share
+    def _start_loop(self):
+        """The writer, the rollout buffers and the first observations, before `_update`s."""
+        state, share = self.state, self.share
         obs_norm = (ObsNormalizer(self.envs.single_observation_space.shape, state.obs_rms)
                     if self.ec.normalize_obs else None)
         self.writer = summaries.SummaryWriter(self.path, enabled=share.chief)
@@ -499,10 +504,14 @@ class PPOTrainer:
                 dataclasses.asdict(self.ec) | dataclasses.asdict(self.policy_config)
                 | dataclasses.asdict(self.pc) | dataclasses.asdict(self.common)
                 | {"precision": self.precision})
-        self.rollout = _Rollout(self.envs, self.model, sizes, self.pc, share, self.ec.num_envs,
-                                obs_norm, self.writer)
+        self.rollout = _Rollout(self.envs, self.model, self.sizes, self.pc, share,
+                                self.ec.num_envs, obs_norm, self.writer)
         self.rollout.reset(self.common.seed + 7919 * state.update + share.env_seed_offset)
         self._run_start, self._run_start_step = time.perf_counter(), state.global_step
+
+    def _train(self):
+        state, sizes, share = self.state, self.sizes, self.share
+        self._start_loop()
         bar = progress.Progress(sizes.num_updates * sizes.batch, initial=state.global_step,
                                 unit="step", description="train",
                                 enabled=share.chief and self.verbose > 0)

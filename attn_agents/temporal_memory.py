@@ -109,6 +109,53 @@ class TemporalMemory(keras.layers.Layer):
         out, scores = self.attention(self.query_norm(queries[:, None]), keys,
                                      attention_mask=mask[:, None, :],
                                      return_attention_scores=True)  # [B,1,D], [B,N,1,K]
+        return self._finish(queries, out, scores)
+
+    def attend_sequence(self, summaries, episode_starts, num_queries):
+        """The block for each of the last L steps of a sequence over its own K-step window.
+
+        The same function as `call(queries, windows, mask)` on the windows and mask of
+        `memory_windows(summaries, episode_starts, num_queries, K)` with the last L
+        summaries as queries, up to float rounding, but the keys' layer norm and their key
+        and value projections run once per step of the sequence, [B, S], instead of once
+        per window slot, [B, L, K]: each step sits in up to K windows. The position
+        embedding enters the projections linearly, `(LN(s) + P_j) W + b = LN(s) W +
+        (P_j W + b)`, so the projected steps are gathered into windows and `P_j W + b` is
+        added there. The training forward pass (`ActorCritic.sequence_forward`) takes it.
+
+        Args:
+            summaries: [B, S, D], one summary per step, S >= L.
+            episode_starts: bool [B, S], True where a step is the first of its episode.
+            num_queries: L.
+
+        Returns:
+            `(outputs, weights)`: [B * L, D] and [B * L, K] (queries in sequence order).
+        """
+        with keras.name_scope(self.name):
+            dtype, k, d = self.compute_dtype, self.memory, self.d_model
+            summaries = ops.cast(summaries, dtype)
+            (w_q, w_k, w_v), (b_q, b_k, b_v) = self.attention.projection_weights(dtype)
+            kernel = ops.concatenate([w_k, w_v], axis=1)  # [D, N*K + N*V]
+            steps = ops.matmul(self.key_norm(summaries), kernel)  # [B, S, N*K + N*V]
+            with keras.name_scope("memory_windows"):  # a part of the update in a profile
+                windows, mask = memory_windows(steps, episode_starts, num_queries, k)
+            offsets = ops.matmul(ops.cast(self.position, dtype), kernel)  # [K, N*K + N*V]
+            if b_k is not None:
+                offsets = offsets + ops.concatenate([b_k, b_v], axis=0)
+            windows = ops.reshape(windows + offsets, (-1, k, kernel.shape[1]))  # [B*L, K, .]
+            keys, values = ops.split(windows, [w_k.shape[1]], axis=-1)
+            queries = ops.reshape(summaries[:, -num_queries:], (-1, d))  # [B*L, D]
+            q = ops.matmul(self.query_norm(queries), w_q)
+            if b_q is not None:
+                q = q + b_q
+            out, scores = self.attention.attend_projected(
+                q[:, None], keys, values, attention_mask=ops.reshape(mask, (-1, 1, k)),
+                return_attention_scores=True)  # [B*L, 1, D], [B*L, N, 1, K]
+            return self._finish(queries, out, scores)
+
+    def _finish(self, queries, out, scores):
+        """The residual (or gate) around the attention's output [B, 1, D], the feed-forward
+        sublayer, and the weights [B, N, 1, K] averaged over the heads."""
         out = out[:, 0]  # [B, D]
         h = self.gates[0](queries, ops.relu(out)) if self.gates else queries + out
         ff = self.ff2(self.ff1(self.ff_norm(h)))

@@ -16,7 +16,7 @@ from attn_agents.env_config import EnvConfig
 from attn_agents.gru_gate import GRUGate
 from attn_agents.policy_config import PolicyConfig
 from attn_agents.ppo_config import PPOConfig
-from attn_agents.temporal_memory import TemporalMemory
+from attn_agents.temporal_memory import TemporalMemory, memory_windows
 
 OBS = gym.spaces.Box(-5, 5, (3,), np.float32)
 ACTIONS = gym.spaces.Discrete(2)
@@ -84,6 +84,42 @@ def test_training_chunks_recompute_the_memory_used_while_acting():
                                             tf.constant(np.array(starts[2:], bool)[None]), 3)
     np.testing.assert_allclose(np.asarray(values)[0], [o.value[0] for o in acted[4:]],
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("gate, jit_compile", [("none", False), ("none", True),
+                                               ("gru", False)])
+def test_attend_sequence_equals_the_block_over_each_window(gate, jit_compile):
+    """The training path (keys normed and projected once per step) computes the block over
+    each query's window (`call`, as acting does): outputs, weights and gradients."""
+    keras.utils.set_random_seed(0)
+    layer = TemporalMemory(16, 2, 16, 3, gate=gate)
+    rng = np.random.default_rng(0)
+    summaries = tf.constant(rng.normal(size=(2, 6, 16)), tf.float32)
+    starts = tf.constant(np.array([[1, 0, 0, 1, 0, 0], [0, 0, 1, 0, 0, 0]], bool))
+    layer(summaries[:, 0], tf.zeros((2, 3, 16)), tf.ones((2, 3), bool))
+    # Every weight random, the biases (zero at init) and the norms' scales included.
+    layer.set_weights([rng.normal(scale=0.5, size=w.shape) for w in layer.get_weights()])
+
+    def by_window():
+        windows, mask = memory_windows(summaries, starts, 4, 3)  # [2, 4, 3, 16], [2, 4, 3]
+        return layer(tf.reshape(summaries[:, -4:], (-1, 16)),
+                     tf.reshape(windows, (-1, 3, 16)), tf.reshape(mask, (-1, 3)))
+
+    def with_gradients(forward):
+        with tf.GradientTape() as tape:
+            h, weights = forward()
+            loss = tf.reduce_sum(tf.sin(h)) + tf.reduce_sum(weights * tf.range(3.0))
+        return h, weights, tape.gradient(loss, layer.trainable_variables)
+
+    results = [tf.function(lambda f=f: with_gradients(f), jit_compile=jit_compile)()
+               for f in (by_window, lambda: layer.attend_sequence(summaries, starts, 4))]
+    (h, weights, grads), (h_seq, weights_seq, grads_seq) = results
+    assert h_seq.shape == (8, 16) and weights_seq.shape == (8, 3)
+    np.testing.assert_allclose(h_seq, h, atol=1e-5)
+    np.testing.assert_allclose(weights_seq, weights, atol=1e-6)
+    np.testing.assert_array_equal(weights_seq[1, :2], 0.0)  # query 3 starts an episode
+    for a, b in zip(grads_seq, grads, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
 
 
 def test_rebuild_memory_equals_acting_through_the_steps():
