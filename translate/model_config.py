@@ -13,6 +13,9 @@ DEFAULT_LAYERS = {"rnn": 1, "transformer": 2}
 LEGACY_DEFAULTS = {"tie_embeddings": False}
 # Filled in from the tokenizers, not from flags.
 VOCAB_FIELDS = ("src_vocab_size", "tgt_vocab_size")
+# The fields that only one architecture reads: given for the other, they would be ignored.
+ARCHITECTURE_FIELDS = {"rnn": ("cell", "embedding_dim", "attention"),
+                       "transformer": ("heads", "ff_dim", "tie_embeddings")}
 
 
 @dataclasses.dataclass(frozen=True)

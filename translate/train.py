@@ -47,7 +47,13 @@ from attn_core.errors import UserError  # noqa: E402
 from translate import builtin_corpus, corpus, model_dir  # noqa: E402
 from translate.attention_factory import ATTENTIONS  # noqa: E402
 from translate.data_error import DataError  # noqa: E402
-from translate.model_config import ARCHITECTURES, CELLS, VOCAB_FIELDS, ModelConfig  # noqa: E402
+from translate.model_config import (  # noqa: E402
+    ARCHITECTURE_FIELDS,
+    ARCHITECTURES,
+    CELLS,
+    VOCAB_FIELDS,
+    ModelConfig,
+)
 from translate.tokenizer import Tokenizer  # noqa: E402
 from translate.train_config import SCHEDULE_FIELDS, TrainConfig  # noqa: E402
 
@@ -269,6 +275,14 @@ def reconcile(path):
     model_settings = core_dir.reconcile_config(_only(saved_model, given_model), given_model,
                                                explicit, where=where)
     _config(ModelConfig, **model_settings)
+    architecture = model_settings["architecture"]
+    for other, fields in ARCHITECTURE_FIELDS.items():
+        ignored = [f"--{name}" for name in fields if name in explicit and other != architecture]
+        if ignored:
+            verb, them = ("applies", "it") if len(ignored) == 1 else ("apply", "them")
+            raise UserError(f"{', '.join(ignored)} only {verb} to --architecture={other}, and "
+                            f"this run's is {architecture}: add --architecture={other} or "
+                            f"drop {them}")
     given_train = {f.name: FLAGS[f.name].value for f in dataclasses.fields(TrainConfig)}
     train = core_dir.reconcile_config(_only(saved_train, given_train), given_train, explicit,
                                       may_change=SCHEDULE_FIELDS, where=where)

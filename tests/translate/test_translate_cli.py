@@ -58,12 +58,17 @@ def _stdin(text):
         ({}, "--tokens_per_batch=0", "--tokens_per_batch"),
         ({}, "--architecture=transformer --units=30 --heads=4 " + " ".join(DATA_FLAGS),
          "divisible"),
+        ({}, "--attention=bahdanau --cell=lstm " + " ".join(DATA_FLAGS),
+         "--cell, --attention only apply to --architecture=rnn"),
+        ({}, "--architecture=rnn --heads=2 " + " ".join(DATA_FLAGS),
+         "--heads only applies to --architecture=transformer"),
         ({"file": "x"}, "--model_dir={d}/file/model", "is a file"),
         ({}, "stray", "unexpected arguments: stray"),
         ({}, "--strategy=multi_worker", "TF_CONFIG"),
     ],
     ids=["missing", "columns", "utf8", "line_counts", "empty_source", "max_length",
-         "tokens_per_batch", "heads", "model_dir_file", "stray_argument", "no_tf_config"],
+         "tokens_per_batch", "heads", "rnn_flags_for_transformer",
+         "transformer_flags_for_rnn", "model_dir_file", "stray_argument", "no_tf_config"],
 )
 def test_bad_training_input_is_one_line_and_leaves_no_directory(tmp_path, monkeypatch, files,
                                                                 args, message):
