@@ -25,9 +25,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 import attn_core  # noqa: E402
+from attn_core import cli  # noqa: E402
 from benchmarks.bench_utils import write_rows  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -153,8 +154,7 @@ def _mha_flops(b, t, d, h):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    del argv  # cli.run refuses stray arguments
     keras.mixed_precision.set_global_policy(FLAGS.precision)
     b, t, d, h = FLAGS.batch, FLAGS.length, FLAGS.dim, FLAGS.heads
     rng = np.random.default_rng(0)
@@ -168,7 +168,7 @@ def main(argv):
     pairs = _pairs(d, h, FLAGS.fused_qkv)
     unknown = sorted(set(FLAGS.only) - set(pairs))
     if unknown:
-        raise app.UsageError(f"--only: unknown rows {unknown}; expected some of {sorted(pairs)}")
+        cli.fail(f"Expected --only rows from {sorted(pairs)}. Received: {unknown}")
     names = FLAGS.only or list(pairs)
     matmul = _matmul_gflops()
     print(f"B={b} T={t} D={d} H={h} precision={FLAGS.precision} "
@@ -221,4 +221,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

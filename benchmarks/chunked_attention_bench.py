@@ -17,16 +17,20 @@ A row whose process grows past --max_rss_gib is killed (so a regression cannot
 take the machine's memory) and reported as such.
 """
 
-import json
 import os
-import resource
-import subprocess
-import sys
-import time
 
-from absl import app, flags
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
 
-from benchmarks.bench_utils import write_rows
+import json  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from absl import flags  # noqa: E402
+
+from attn_core import cli  # noqa: E402
+from benchmarks.bench_utils import write_rows  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("lengths", ["1024", "4096", "8192", "16384"], "Sequence lengths T.")
@@ -133,6 +137,8 @@ def main(argv):
         path, length, mode = FLAGS._child.split(",")
         child(path, int(length), mode)
         return
+    if not all(v.isdigit() and int(v) > 0 for v in FLAGS.lengths):
+        cli.fail(f"Expected --lengths of positive integers. Received: {FLAGS.lengths}")
     lengths = list(map(int, FLAGS.lengths))
     rows = {}
     start = time.perf_counter()
@@ -193,4 +199,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -14,20 +14,23 @@ A ratio > 1 always means ours is better: ours / anchor for rates, anchor / ours 
 and memory.
 """
 
-import datetime
-import json
 import os
-import pathlib
-import platform
-import shutil
-import subprocess
-import sys
-import time
 
-from absl import app, flags
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads
 
-from attn_core import cli
-from benchmarks.bench_utils import QUIET_ENV
+import datetime  # noqa: E402
+import json  # noqa: E402
+import pathlib  # noqa: E402
+import platform  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from absl import flags  # noqa: E402
+
+from attn_core import cli  # noqa: E402
+from benchmarks.bench_utils import QUIET_ENV  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("root", "runs/run_all", "Where the groups' logs, JSON and model dirs go.")
@@ -164,8 +167,7 @@ def write_markdown(groups, path):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+    del argv  # cli.run refuses stray arguments
     unknown = sorted(set(FLAGS.only) - set(GROUPS))
     if unknown:
         cli.fail(f"Expected --only groups from {list(GROUPS)}. Received: {unknown}")
@@ -188,4 +190,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)
