@@ -38,6 +38,7 @@ class AttentionBlock(keras.layers.Layer):
     def __init__(self, d_model, num_heads, ff_dim, **kwargs):
         super().__init__(**kwargs)
         self.d_model, self.num_heads, self.ff_dim = d_model, num_heads, ff_dim
+        self.supports_masking = True  # the output tokens keep the input's token mask
         self.norm1 = keras.layers.LayerNormalization(name="norm1", dtype=self.dtype_policy)
         self.attention = attn_core.MultiHeadAttention(
             num_heads, d_model // num_heads, name="attention", dtype=self.dtype_policy)

@@ -36,6 +36,9 @@ class AttentionPooling(keras.layers.Layer):
     def __init__(self, d_model, num_heads, **kwargs):
         super().__init__(**kwargs)
         self.d_model, self.num_heads = d_model, num_heads
+        # The token mask is an argument (Keras would warn that it is dropped otherwise);
+        # the pooled [B, D] output has no token axis to carry it.
+        self.supports_masking = True
         self.norm = keras.layers.LayerNormalization(name="norm", dtype=self.dtype_policy)
         self.attention = attn_core.MultiHeadAttention(
             num_heads, d_model // num_heads, name="attention", dtype=self.dtype_policy)
@@ -45,6 +48,9 @@ class AttentionPooling(keras.layers.Layer):
     def build(self, tokens_shape, mask_shape=None):
         self.norm.build((None, None, self.d_model))
         self.attention.build((None, 1, self.d_model), (None, None, self.d_model))
+
+    def compute_mask(self, tokens, mask=None):
+        return None
 
     def call(self, tokens, mask):
         h = self.norm(tokens)  # [B, T, D]

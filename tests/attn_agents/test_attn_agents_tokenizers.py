@@ -134,3 +134,23 @@ def test_factory_names_an_unsupported_space():
     with pytest.raises(EnvError, match=r"Received: obs\[1\]=Box\(.*\(2, 2\)"):
         make_tokenizer(gym.spaces.Tuple((gym.spaces.Discrete(2), gym.spaces.Box(0, 1, (2, 2)))),
                        8, 8)
+
+
+def test_a_policy_over_masked_tokens_builds_and_acts_without_keras_mask_warnings():
+    """The token mask is passed to the blocks and the pooling as an argument: Keras warned
+    at every MiniGrid run that they "destroy the mask information" until they declared that
+    they take it."""
+    import warnings
+
+    from attn_agents.actor_critic import ActorCritic
+    from attn_agents.policy_config import PolicyConfig
+
+    space = gym.spaces.Dict({"image": gym.spaces.Box(0, 255, (3, 3, 3), np.uint8),
+                             "direction": gym.spaces.Discrete(4)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model = ActorCritic(PolicyConfig(d_model=8, num_heads=2, ff_dim=8), space,
+                            gym.spaces.Discrete(3))
+        summary, weights = model.summarize({"image": np.full((2, 3, 3, 3), 2, np.uint8),
+                                            "direction": np.array([0, 1])})
+    assert tuple(summary.shape) == (2, 8) and tuple(weights.shape) == (2, 10)
