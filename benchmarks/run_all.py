@@ -176,8 +176,19 @@ def main(argv):
         cli.fail(f"Expected --only or --rewrite, not both. Received: --rewrite "
                  f"--only={','.join(FLAGS.only)}")
     root = pathlib.Path(FLAGS.root)
+    to_run = [] if FLAGS.rewrite else FLAGS.only or list(GROUPS)
+    # A group whose rows --out shows but whose file is not under --root (a fresh clone, another
+    # --root) would lose its rows in the rebuild: refuse before running anything.
+    shown = pathlib.Path(FLAGS.out).read_text() if pathlib.Path(FLAGS.out).is_file() else ""
+    lost = [name for name, (title, _, _) in GROUPS.items()
+            if name not in to_run and f"## {title}\n" in shown
+            and not (root / f"{name}.json").exists()]
+    if lost:
+        cli.fail(f"{FLAGS.out} shows rows of {lost} and {root} has no results for them, so "
+                 f"rebuilding it would drop them: run them too (--only={','.join(lost)}) or "
+                 "set --root to where their files are")
     root.mkdir(parents=True, exist_ok=True)
-    for name in [] if FLAGS.rewrite else FLAGS.only or GROUPS:
+    for name in to_run:
         run_group(name, root)
     groups = {}
     for name in GROUPS:
