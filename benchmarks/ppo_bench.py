@@ -54,8 +54,11 @@ flags.DEFINE_integer("popgym_steps", None, "popgym: env steps of each run (defau
 flags.DEFINE_string("sb3_venv", "runs/sb3venv",
                     "SB3's own virtual environment (under the git-ignored runs/).")
 
+# 4 epochs a rollout (CleanRL's and rl-starter-files' default): the update trains the token
+# attention over 50 tokens for every step of every chunk and its window, so 10 epochs made
+# 1M steps take hours here (benchmarks/profile_ppo_update.py; docs/agents/memory.md).
 MEMORY_S7 = ["--env_id=MiniGrid-MemoryS7-v0", "--num_steps=128", "--num_minibatches=4",
-             "--gamma=0.99", "--gae_lambda=0.95", "--update_epochs=10", "--learning_rate=5e-4",
+             "--gamma=0.99", "--gae_lambda=0.95", "--update_epochs=4", "--learning_rate=1e-3",
              "--ent_coef=0.01"]
 
 # name -> (train flags, budget, target, direction); ">=" rows must reach the target,
