@@ -3,7 +3,7 @@
 
 import pytest
 from built_once import built_once, trained_once
-from translate_tools import TINY_FLAGS, run_tool
+from translate_tools import TINY_FLAGS, TRANSFORMER_TINY_FLAGS, run_tool
 
 
 @pytest.fixture(scope="session")
@@ -49,5 +49,5 @@ def trained_transformer_dir(tmp_path_factory):
     """A tiny two-step Transformer of 2 decoder layers of 2 heads, trained with guided
     alignment on the built-in corpus (do not modify it: copy it)."""
     return trained_once(tmp_path_factory, "translate_trained_transformer", run_tool,
-                        "translate.train", *TINY_FLAGS, "--architecture=transformer",
+                        "translate.train", *TRANSFORMER_TINY_FLAGS,
                         "--num_layers=2", "--heads=2", "--ff_dim=32")

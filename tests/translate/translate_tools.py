@@ -19,6 +19,9 @@ TINY_FLAGS = ("--train_size=200", "--dev_size=8", "--test_size=8", "--units=32",
               "--embedding_dim=16", "--tokens_per_batch=256", "--max_steps=2", "--eval_every=1",
               "--warmup_steps=1", "--decay_steps=10", "--dev_eval_sentences=8",
               "--time_budget_minutes=0", "--architecture=rnn")
+# The same run of the Transformer: without the RNN-only --embedding_dim, which it refuses.
+TRANSFORMER_TINY_FLAGS = (*(f for f in TINY_FLAGS if not f.startswith(
+    ("--embedding_dim", "--architecture"))), "--architecture=transformer")
 
 
 def run_tool(module, *args, stdin=None):
