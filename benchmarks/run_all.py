@@ -187,6 +187,9 @@ def main(argv):
         cli.fail(f"{FLAGS.out} shows rows of {lost} and {root} has no results for them, so "
                  f"rebuilding it would drop them: run them too (--only={','.join(lost)}) or "
                  "set --root to where their files are")
+    if FLAGS.rewrite and not any((root / f"{name}.json").exists() for name in GROUPS):
+        cli.fail(f"Expected group results (<group>.json) under --root to rebuild {FLAGS.out} "
+                 f"from. Received: --root={root} holds none")
     root.mkdir(parents=True, exist_ok=True)
     for name in to_run:
         run_group(name, root)
