@@ -58,7 +58,7 @@ flags.DEFINE_string("sb3_venv", "runs/sb3venv",
 # trains the token attention over 50 tokens for every step of every chunk and its window, so
 # 10 epochs at width 64 made 1M steps take hours here (benchmarks/profile_ppo_update.py). With
 # width 64, lr 1e-3 and 16-step chunks the memory run stayed near chance within 1M steps;
-# width 32, lr 5e-4 and 32-step chunks learned it (docs/agents/memory.md).
+# width 32, lr 5e-4 and 32-step chunks learned it on one seed of three (docs/agents/memory.md).
 MEMORY_S7 = ["--env_id=MiniGrid-MemoryS7-v0", "--num_steps=128", "--num_minibatches=4",
              "--gamma=0.99", "--gae_lambda=0.95", "--update_epochs=4", "--learning_rate=5e-4",
              "--ent_coef=0.01", "--d_model=32", "--num_heads=2", "--ff_dim=64"]
