@@ -180,14 +180,14 @@ def main(argv):
     # A group whose rows --out shows but whose file is not under --root (a fresh clone, another
     # --root) would lose its rows in the rebuild: refuse before running anything.
     shown = pathlib.Path(FLAGS.out).read_text() if pathlib.Path(FLAGS.out).is_file() else ""
+    saved = {name for name in GROUPS if (root / f"{name}.json").exists()}
     lost = [name for name, (title, _, _) in GROUPS.items()
-            if name not in to_run and f"## {title}\n" in shown
-            and not (root / f"{name}.json").exists()]
+            if name not in to_run and f"## {title}\n" in shown and name not in saved]
     if lost:
         cli.fail(f"{FLAGS.out} shows rows of {lost} and {root} has no results for them, so "
                  f"rebuilding it would drop them: run them too (--only={','.join(lost)}) or "
                  "set --root to where their files are")
-    if FLAGS.rewrite and not any((root / f"{name}.json").exists() for name in GROUPS):
+    if FLAGS.rewrite and not saved:
         cli.fail(f"Expected group results (<group>.json) under --root to rebuild {FLAGS.out} "
                  f"from. Received: --root={root} holds none")
     root.mkdir(parents=True, exist_ok=True)
