@@ -528,11 +528,14 @@ class Trainer:
         `reduce_retracing` alone traced it twice, for the first shape and then for any."""
         dist, jit_compile = self.dist, self.common.jit_compile
 
-        @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+        # No AutoGraph (the step has no Python control flow on tensors): converting the Keras
+        # calls beneath it only slowed the first step.
+        @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
         def replica_call(batch, seconds):
             return self._replica_step(batch, seconds)
 
-        @tf.function(input_signature=[batch_spec, tf.TensorSpec([], tf.float32)])
+        @tf.function(input_signature=[batch_spec, tf.TensorSpec([], tf.float32)],
+                     autograph=False)
         def train_step(batch, seconds):
             totals, health = dist.run(replica_call if jit_compile else self._replica_step,
                                       args=(batch, seconds))

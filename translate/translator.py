@@ -103,7 +103,10 @@ class Translator:
         signature = [tf.TensorSpec([None, None], tf.int32)]
         if sampler is not None:
             signature.append(tf.TensorSpec([None], tf.int64))  # the sentences' sample keys
-        self.decode_batch = tf.function(self._decode_batch, input_signature=signature)
+        # No AutoGraph: the loops are explicit tf.while_loops, and converting every Keras call
+        # beneath them made the first batch of each run take seconds longer.
+        self.decode_batch = tf.function(self._decode_batch, input_signature=signature,
+                                        autograph=False)
 
     def _initial_state(self, states, batch, max_lengths):
         max_length = tf.reduce_max(max_lengths) + 1
