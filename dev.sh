@@ -71,9 +71,12 @@ case "$cmd" in
   test)
     setup
     "$VENV/bin/ruff" check .
-    # The whole suite on TensorFlow, then the layer tests again on JAX to show they are backend-neutral.
+    # The whole suite on TensorFlow, then the layer tests again on JAX to show they are
+    # backend-neutral. The JAX pass collects tests/layers only (every backend_neutral module is
+    # there; conftest refuses one elsewhere): collecting the apps' tests imports them, seconds
+    # per worker for nothing.
     "$VENV/bin/python" -m pytest -q -n 2 --dist loadfile tests "$@"
-    KERAS_BACKEND=jax "$VENV/bin/python" -m pytest -q -n 2 --dist loadfile -m backend_neutral tests "$@"
+    KERAS_BACKEND=jax "$VENV/bin/python" -m pytest -q -n 2 --dist loadfile -m backend_neutral tests/layers "$@"
     ;;
   *) die "expected one of: setup, demo, test. Received: command='$cmd'" ;;
 esac

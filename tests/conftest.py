@@ -82,3 +82,15 @@ def chromium():
     driver = browser.chrome(1280, 1000)
     yield driver
     driver.quit()
+
+
+def pytest_collection_modifyitems(config, items):
+    """dev.sh runs the JAX pass on tests/layers only: a backend_neutral test elsewhere would
+    silently never run on JAX, so it fails the collection instead."""
+    import pathlib
+
+    layers = pathlib.Path(__file__).parent / "layers"
+    stray = [item.nodeid for item in items if item.get_closest_marker("backend_neutral")
+             and layers not in pathlib.Path(item.path).parents]
+    if stray:
+        raise pytest.UsageError(f"backend_neutral tests must be under tests/layers: {stray[:3]}")
