@@ -1,4 +1,5 @@
-"""Shared fixtures: the global dtype policy is restored after every test."""
+"""Shared fixtures: the global dtype policy is restored after every test; TensorFlow runs its
+graphs without Grappler."""
 
 import os
 
@@ -6,6 +7,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+
+    # Grappler's graph rewrites pay off over thousands of steps; a test runs a few, and
+    # optimizing each new graph was a quarter of the translate tests' time.
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 
 @pytest.fixture(autouse=True)
