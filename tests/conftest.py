@@ -11,8 +11,8 @@ import pytest  # noqa: E402
 if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
 
-    # Grappler's graph rewrites pay off over thousands of steps; a test runs a few, and
-    # optimizing each new graph was a quarter of the translate tests' time.
+    # Grappler's graph rewrites pay off over thousands of steps; a test runs a few, so
+    # optimizing each new graph cost more than it saved. (Processes the tests start keep it.)
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
 
