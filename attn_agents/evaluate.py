@@ -2,7 +2,7 @@ r"""Evaluate a trained agent, record an episode and draw where it looks.
 
     python -m attn_agents.evaluate --model_dir=D --episodes=100 \
         [--video=out.mp4|out.gif] [--attention_plot=out.png] [--output_json=eval.json] \
-        [--html=attention.html]
+        [--html=attention.html] [--policy_weights=best]
 
 Prints the return statistics of greedy episodes (and writes them to --output_json).
 `--video` records one episode; `--attention_plot` draws the attention of the middle step of
@@ -14,8 +14,9 @@ prints how many steps back the memory weight peaks, on average over the episode)
 (data and script inline, no network); its folder must exist.
 
 The policy is the newest intact checkpoint of the model directory (a damaged newer one is
-skipped with one line); nothing in the directory is written. The output paths are checked,
-and their folders created, before any work.
+skipped with one line), or with `--policy_weights=best` the best periodic evaluation's
+(`best/`, kept by a run with `--eval_every`); nothing in the directory is written. The
+output paths are checked, and their folders created, before any work.
 """
 
 import os
@@ -59,6 +60,11 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
            "steps.", lower_bound=1)
     define(flags.DEFINE_string, "output_json", None,
            "Also write the return statistics to this JSON file.")
+    if "policy_weights" not in flag_values:
+        flags.DEFINE_enum("policy_weights", "final", ["final", "best"],
+                          "Which policy: final (the newest checkpoint) or best (the best "
+                          "periodic evaluation's, kept by a run with --eval_every).",
+                          flag_values=flag_values)
 
 
 def _outputs(flag_values):
@@ -104,19 +110,22 @@ def _write_html(path, model, env_config, policy_config, state, token_w, memory_w
 
 def main(argv, flag_values: flags.FlagValues = FLAGS):
     del argv  # `cli.run` refuses stray arguments
-    from attn_agents.model_dir import CONFIG_NAME, load_agent, load_configs
+    from attn_agents.model_dir import CONFIG_NAME, load_agent, load_configs, require_best
 
     model_dir = core_model_dir.require_existing(
         flag_values.model_dir, "--model_dir", marker=CONFIG_NAME,
         hint=" (train one with attn_agents.train)")
     # A broken config fails before any output is prepared.
     _, saved_policy, _ = load_configs(model_dir)
+    if flag_values.policy_weights == "best":
+        require_best(model_dir)
     if flag_values.html and saved_policy.policy != "attention" and not saved_policy.memory:
         raise EnvError("Expected a model with attention (--policy=attention or --memory) for "
                        f"--html. Received: policy={saved_policy.policy}, memory=0")
     video, plot, output_json, html = _outputs(flag_values)
     cli.quiet_tensorflow()
-    model, env_config, policy_config, state = load_agent(model_dir)
+    model, env_config, policy_config, state = load_agent(
+        model_dir, policy_weights=flag_values.policy_weights)
     import numpy as np
 
     from attn_agents.evaluation import evaluate_policy
@@ -127,7 +136,8 @@ def main(argv, flag_values: flags.FlagValues = FLAGS):
                                            obs_rms=obs_rms, seed=flag_values.seed,
                                            greedy=flag_values.greedy)
         step = (state or {}).get("global_step", "?")
-        print(f"{env_config.env_id} ({policy_config.policy}, step {step}): return "
+        which = ", best" if flag_values.policy_weights == "best" else ""
+        print(f"{env_config.env_id} ({policy_config.policy}{which}, step {step}): return "
               f"{returns.mean():.2f} ± {returns.std():.2f} over {len(returns)} episodes (min "
               f"{returns.min():.2f}, max {returns.max():.2f}, mean length "
               f"{lengths.mean():.1f})")
@@ -135,6 +145,7 @@ def main(argv, flag_values: flags.FlagValues = FLAGS):
             core_model_dir.write_json(output_json, {
                 "env_id": env_config.env_id, "policy": policy_config.policy, "env_step": step,
                 "episodes": int(len(returns)), "greedy": bool(flag_values.greedy),
+                "policy_weights": flag_values.policy_weights,
                 "seed": int(flag_values.seed), "mean_return": float(returns.mean()),
                 "std_return": float(returns.std()), "min_return": float(returns.min()),
                 "max_return": float(returns.max()), "mean_length": float(lengths.mean())})

@@ -1,4 +1,5 @@
-"""A model directory's files: `agent_config.json` (the run's configs) and the checkpoints.
+"""A model directory's files: `agent_config.json` (the run's configs), the checkpoints and,
+with `eval_every`, the best periodic evaluation's policy in `best/`.
 
 `agent_config.json` holds `{"env": EnvConfig, "policy": PolicyConfig, "ppo": PPOConfig,
 "run": {"seed": ..., "precision": ...}}`; `precision` is the resolved dtype policy of the
@@ -20,11 +21,16 @@ from attn_core.errors import UserError
 
 CONFIG_NAME = "agent_config.json"
 CHECKPOINTS = "checkpoints"
+# The policy of the best periodic evaluation (a checkpoint folder: the model's weights, and in
+# its state the observation statistics, the update, the step and the return it was chosen on).
+BEST = "best"
+# The policies a model directory keeps: its newest checkpoint's, and the best one's.
+POLICY_WEIGHTS = {"final": CHECKPOINTS, "best": BEST}
 # Settings that may change when a run is resumed: how long and how fast it trains, how often
 # it checkpoints, how it steps its environments and how much it evaluates. Every other
 # setting defines the model and its training problem.
 SCHEDULE = ("total_timesteps", "learning_rate", "anneal_lr", "checkpoint_every",
-            "eval_episodes", "async_envs")
+            "eval_episodes", "eval_every", "eval_every_episodes", "async_envs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,30 +144,59 @@ def load_configs(model_dir):
         raise EnvError(f"Expected a valid {CONFIG_NAME}. Received: {path} ({error})") from None
 
 
-def load_agent(model_dir, log: Callable[[str], object] | None = None):
+def require_best(model_dir) -> pathlib.Path:
+    """The folder of a model directory's best policy (`best/`). Reads only.
+
+    Raises:
+        EnvError: If the directory keeps no best policy (its run had no `eval_every`).
+    """
+    from attn_core import checkpoint
+
+    path = pathlib.Path(model_dir) / BEST
+    if checkpoint.CheckpointManager(path, read_only=True).latest() is None:
+        raise EnvError(f"Expected a best policy in {path} for --policy_weights=best. Received: "
+                       "none (train with --eval_every > 0 to keep one)")
+    return path
+
+
+def load_agent(model_dir, log: Callable[[str], object] | None = None,
+               policy_weights: str = "final"):
     """Rebuilds the trained policy of a model directory from its newest intact checkpoint.
 
     Reads only: a damaged newest checkpoint is skipped with one line through `log` (default:
     stderr).
 
+    Args:
+        model_dir: The model directory.
+        log: Where the notices go.
+        policy_weights: "final", the newest checkpoint's policy, or "best", the best periodic
+            evaluation's (`best/`).
+
     Returns:
         `(model, env_config, policy_config, extra_state)`; `extra_state` holds the
-        observation-normalization statistics (`obs_rms`) and the step counters.
+        observation-normalization statistics (`obs_rms`) and the step counters (and, for
+        "best", `selection_return`, the periodic evaluation's return it was chosen on).
 
     Raises:
-        EnvError: If there is no config or no checkpoint.
+        EnvError: If there is no config or no checkpoint (or no best policy).
         UserError: If no checkpoint is intact, or it holds another model.
     """
     from attn_agents.actor_critic import ActorCritic
     from attn_agents.env_factory import make_env
     from attn_core import checkpoint
 
+    if policy_weights not in POLICY_WEIGHTS:
+        raise ValueError(f"Expected `policy_weights` in {sorted(POLICY_WEIGHTS)}. Received: "
+                         f"policy_weights={policy_weights!r}")
     env_config, policy_config, _ = load_configs(model_dir)
+    if policy_weights == "best":
+        require_best(model_dir)
+    folder = pathlib.Path(model_dir) / POLICY_WEIGHTS[policy_weights]
     env = make_env(env_config)
     model = ActorCritic(policy_config, env.observation_space, env.action_space, name="policy")
     env.close()
     manager = checkpoint.CheckpointManager(
-        pathlib.Path(model_dir) / CHECKPOINTS, read_only=True,
+        folder, read_only=True,
         log=log or (lambda message: print(message, file=sys.stderr, flush=True)))
     state = manager.restore({"model": model})
     if state is None:

@@ -6,7 +6,7 @@ CartPole settings: 8 envs x 32 steps, 20 epochs, gamma 0.98, lambda 0.8, lr 1e-3
 
 import dataclasses
 
-from attn_core.config_checks import require_positive_ints
+from attn_core.config_checks import require_non_negative_ints, require_positive_ints
 from attn_core.errors import UserError
 
 
@@ -35,6 +35,9 @@ class PPOConfig:
         chunk_length: With memory: the training sequences' length L (divides `num_steps`).
         checkpoint_every: Updates between checkpoints.
         eval_episodes: Greedy evaluation episodes at the end, written to metrics.json.
+        eval_every: Updates between periodic greedy evaluations during training (0: none); the
+            best one's policy is kept in `best/`.
+        eval_every_episodes: Greedy episodes of each periodic evaluation.
     """
 
     total_timesteps: int = 200_000
@@ -56,16 +59,20 @@ class PPOConfig:
     chunk_length: int = 16
     checkpoint_every: int = 50
     eval_episodes: int = 100
+    eval_every: int = 0
+    eval_every_episodes: int = 20
 
     def __post_init__(self):
         require_positive_ints(self, "total_timesteps", "num_steps", "num_minibatches",
-                              "update_epochs", "chunk_length", "checkpoint_every")
+                              "update_epochs", "chunk_length", "checkpoint_every",
+                              "eval_every_episodes")
         if not 0.0 < self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
             raise ValueError(f"Expected 0 < gamma <= 1 and 0 <= gae_lambda <= 1. "
                              f"Received: gamma={self.gamma}, gae_lambda={self.gae_lambda}")
         if self.eval_episodes < 0:
             raise ValueError(f"Expected `eval_episodes` to be >= 0. "
                              f"Received: eval_episodes={self.eval_episodes}")
+        require_non_negative_ints(self, "eval_every", zero_means="no periodic evaluation")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,11 @@ Ctrl-C; the finish evaluates greedily and writes `metrics.json`. At each checkpo
 chief also logs where the policy looks (TensorBoard's Attention tab): the token and memory
 attention of the first `ATTENTION_EPISODE_STEPS` greedy steps of a fixed evaluation episode.
 
+With `eval_every`, the chief also evaluates the policy greedily every `eval_every` updates,
+on episodes of their own seed (`SELECTION_SEED_OFFSET`), and keeps the policy of the best of
+these evaluations in `best/` (as in SB3's `EvalCallback`); the finish evaluates that policy
+too, on the final evaluation's episodes, which it was not selected on.
+
 Under a `tf.distribute` strategy the learner update runs under the strategy (see
 `make_minibatch_step`). With `MultiWorkerMirroredStrategy` the sizes stay global: each
 worker steps its share of the `num_envs` environments (seeded differently), all workers draw
@@ -36,6 +41,7 @@ import dataclasses
 import functools
 import json
 import pathlib
+import shutil
 import time
 
 import keras
@@ -66,11 +72,15 @@ from attn_core import (
     worker_sync,
 )
 from attn_core import model_dir as core_model_dir
-from attn_core.errors import Interrupted
+from attn_core.errors import Interrupted, UserError
 from attn_core.interrupt import StopOnCtrlC
 
 LOSS_TAGS = ("policy", "value", "entropy", "approx_kl", "clipfrac")
 EVAL_SEED_OFFSET = 100_003  # the final evaluation's environments: seed + this
+# The periodic evaluations' environments, which choose the best policy: seed + this. Not the
+# final evaluation's, so that the best policy's reported return is on episodes it was not
+# chosen on (a maximum over noisy evaluations overestimates on its own episodes).
+SELECTION_SEED_OFFSET = 200_003
 # Greedy steps of the fixed evaluation episode whose attention is logged at each checkpoint:
 # enough to see the policy at work, few enough to cost well under a second.
 ATTENTION_EPISODE_STEPS = 32
@@ -91,6 +101,20 @@ class _State:
     rng: dict = dataclasses.field(default_factory=dict)
     obs_rms: dict = dataclasses.field(default_factory=dict)
     return_rms: dict = dataclasses.field(default_factory=dict)
+    # The best periodic evaluation (`eval_every`) so far, whose policy is in `best/`: its mean
+    # return (None: none yet), global step and update.
+    best_return: float | None = None
+    best_step: int = 0
+    best_update: int = 0
+
+
+def is_improvement(candidate, best):
+    """Whether a periodic evaluation's mean return replaces the best so far (None: none yet).
+
+    Only a strictly greater return does: on a tie the earlier policy stays, so a plateau of
+    equal returns (CartPole's 500) keeps the first policy that reached it.
+    """
+    return best is None or candidate > best
 
 
 def _rms_state(rms):
@@ -410,7 +434,7 @@ class PPOTrainer:
         self.path = pathlib.Path(model_dir)
         self.log, self.verbose = log, verbose
         self.state = _State()
-        self.envs = self.writer = None
+        self.envs = self.writer = self.best_ckpts = None
 
     # ---- setup: every input is validated before the model directory is written -----------
 
@@ -484,6 +508,11 @@ class PPOTrainer:
                     "scale": self.state.loss_scale, "good_steps": self.state.loss_scale_steps})
             self.log(f"resumed from update {self.state.update} "
                      f"(step {self.state.global_step})")
+        elif self.share.chief and (self.path / agent_dir.BEST).is_dir():
+            # A best policy of an earlier attempt that died before its first checkpoint: this
+            # run starts over, and its own periodic evaluations choose its best.
+            shutil.rmtree(self.path / agent_dir.BEST)
+            self.log(f"removed {self.path / agent_dir.BEST}: a run without a checkpoint")
         worker_sync.check_same_step(self.dist, self.state.update)
 
     def _write_configs(self):
@@ -521,6 +550,8 @@ class PPOTrainer:
                 bar.update(state.global_step, state.train_seconds,
                            {"return": state.last_return, "SPS": sps})
                 stop = worker_sync.any_worker(self.dist, interrupt.requested)
+                if not stop:  # before the checkpoint, which then holds its best
+                    self._periodic_eval()
                 if (state.update % self.pc.checkpoint_every == 0
                         or state.update == sizes.num_updates or stop):
                     self._save()
@@ -595,6 +626,47 @@ class PPOTrainer:
             state.loss_scale, state.loss_scale_steps = scale["scale"], scale["good_steps"]
         self.ckpts.save(state.update, self._groups(), dataclasses.asdict(state))
 
+    def _obs_rms(self):
+        """The current observation statistics (`{}` without `normalize_obs`)."""
+        obs_norm = self.rollout.obs_norm
+        return obs_norm.state() if obs_norm is not None else {}
+
+    def _periodic_eval(self):
+        """Every `eval_every` updates (the chief only, no collective ops): a greedy evaluation
+        of `eval_every_episodes` episodes on the selection seed, logged; a strictly better
+        mean return than the best so far keeps the policy in `best/` (`_save_best`)."""
+        pc, state = self.pc, self.state
+        if not (self.share.chief and pc.eval_every and state.update % pc.eval_every == 0):
+            return
+        obs_rms = self._obs_rms()  # this update's: the state's are the last checkpoint's
+        returns, _ = evaluate_policy(self.model, self.ec, pc.eval_every_episodes,
+                                     obs_rms=obs_rms or None,
+                                     seed=self.common.seed + SELECTION_SEED_OFFSET)
+        mean = float(np.mean(returns))
+        self.writer.scalars(state.global_step, {"eval/periodic_mean_return": mean})
+        better = is_improvement(mean, state.best_return)
+        if better:
+            self._save_best(mean, obs_rms)
+        self.log(f"periodic evaluation at update {state.update} (step {state.global_step}): "
+                 f"mean return {mean:.2f} over {len(returns)} episodes; "
+                 + ("the best so far, kept in best/" if better else
+                    f"the best is {state.best_return:.2f} (step {state.best_step})"))
+
+    def _save_best(self, mean, obs_rms):
+        """Keeps the current policy in `best/` and records it in the state.
+
+        `best/` is a checkpoint folder (atomic: a crash leaves the previous best intact),
+        holding the model's weights and, in its state, what an evaluation needs."""
+        state = self.state
+        state.best_return, state.best_step, state.best_update = (mean, state.global_step,
+                                                                 state.update)
+        if self.best_ckpts is None:
+            self.best_ckpts = checkpoint.CheckpointManager(self.path / agent_dir.BEST,
+                                                           max_to_keep=2, log=self.log)
+        self.best_ckpts.save(state.update, {"model": self.model}, {
+            "update": state.update, "global_step": state.global_step, "obs_rms": obs_rms,
+            "selection_return": mean})
+
     def _log_attention(self):
         """Logs the token and memory attention (`attention_view.episode_views`) of the first
         `ATTENTION_EPISODE_STEPS` greedy steps of the fixed evaluation episode (the final
@@ -641,14 +713,61 @@ class PPOTrainer:
             "replicas": int(self.replicas),
             "parameters": int(self.model.count_params()),
         }
-        self.writer.scalars(state.global_step, {"eval/mean_return": metrics["eval_mean_return"],
-                                                "eval/std_return": metrics["eval_std_return"]})
+        scalars = {"eval/mean_return": metrics["eval_mean_return"],
+                   "eval/std_return": metrics["eval_std_return"]}
+        if self.share.chief and state.best_return is not None:
+            metrics |= self._evaluate_best()
+            if "best_eval_mean_return" in metrics:
+                scalars["eval/best_mean_return"] = metrics["best_eval_mean_return"]
+        # One call: each set of tags is a graph of its own (`SummaryWriter.scalars`), and a
+        # run tracing five of them gets TensorFlow's frequent-retracing warning.
+        self.writer.scalars(state.global_step, scalars)
         self.writer.close()
         self.writer = None
         if self.share.chief:
             metrics_file.write_metrics(self.path, metrics)
         strategy.barrier(self.dist)  # no worker leaves the cluster while another needs it
         self.log(json.dumps(metrics, indent=2))
+        return metrics
+
+    def _evaluate_best(self):
+        """The metrics of the best policy (`best/`) on the final evaluation's episodes; the
+        chief only. The model gets its final weights back afterwards.
+
+        Returns:
+            `best_eval_mean_return`, `best_eval_std_return`, `best_step` and
+            `best_selection_return` (the periodic evaluation it was chosen on), from the
+            policy read back from `best/`; `{}` if none can be read (logged).
+        """
+        state, pc = self.state, self.pc
+        final_weights = self.model.get_weights()
+        manager = checkpoint.CheckpointManager(self.path / agent_dir.BEST, read_only=True,
+                                               log=self.log)
+        reason = f"no checkpoint in {manager.directory}"
+        try:
+            best = manager.restore({"model": self.model})
+        except UserError as error:  # every one damaged: still write the run's own metrics
+            best, reason = None, str(error)
+        if best is None:
+            self.model.set_weights(final_weights)
+            self.log(f"warning: not evaluating the best policy of step {state.best_step}: "
+                     f"{reason}")
+            return {}
+        try:
+            returns, _ = evaluate_policy(self.model, self.ec, pc.eval_episodes,
+                                         obs_rms=best.get("obs_rms") or None,
+                                         seed=self.common.seed + EVAL_SEED_OFFSET)
+        finally:
+            self.model.set_weights(final_weights)
+        metrics = {
+            "best_eval_mean_return": float(np.mean(returns)) if len(returns) else 0.0,
+            "best_eval_std_return": float(np.std(returns)) if len(returns) else 0.0,
+            "best_step": int(best["global_step"]),
+            "best_selection_return": float(best["selection_return"]),
+        }
+        self.log(f"best policy (step {metrics['best_step']}, chosen on a return of "
+                 f"{metrics['best_selection_return']:.2f}): {metrics['best_eval_mean_return']:.2f}"
+                 f" on the final evaluation's {len(returns)} episodes")
         return metrics
 
     def run(self):
@@ -701,7 +820,9 @@ def train_and_evaluate(env_config, policy_config, ppo_config, common, model_dir,
 
     Returns:
         The metrics dict also written to `model_dir/metrics.json` (on workers other than the
-        chief, which do not evaluate, with `eval_episodes` 0).
+        chief, which do not evaluate, with `eval_episodes` 0); with a best policy kept by
+        `eval_every`, also its `best_eval_mean_return`, `best_eval_std_return`, `best_step`
+        and `best_selection_return`.
 
     Raises:
         EnvError: For unsupported environments or spaces, an invalid strategy (e.g. no

@@ -10,10 +10,17 @@ A model directory that already holds a run is resumed from its newest intact che
 with its saved settings: a model or environment flag given explicitly that differs from
 them is a one-line error (nothing in the directory is touched); the schedule
 (`--total_timesteps`, `--learning_rate`, `--anneal_lr`, `--checkpoint_every`,
-`--eval_episodes`, `--async_envs`) may change, and each change is logged. Ctrl-C saves a
-checkpoint after the current update and exits with status 130. At the end it writes
-`metrics.json` (greedy evaluation over --eval_episodes episodes, speed, precision) beside
-the TensorBoard events (charts/*, losses/*, the hyperparameter table) and the checkpoints.
+`--eval_episodes`, `--eval_every`, `--eval_every_episodes`, `--async_envs`) may change, and
+each change is logged. Ctrl-C saves a checkpoint after the current update and exits with
+status 130. At the end it writes `metrics.json` (greedy evaluation over --eval_episodes
+episodes, speed, precision) beside the TensorBoard events (charts/*, losses/*, the
+hyperparameter table) and the checkpoints.
+
+With --eval_every=U the policy is also evaluated greedily every U updates (over
+--eval_every_episodes episodes, eval/periodic_mean_return); the policy of the best of these
+evaluations is kept in `best/`, and `metrics.json` adds its return on the final
+evaluation's episodes (`best_eval_mean_return`), which it was not selected on.
+`python -m attn_agents.evaluate --policy_weights=best` evaluates it.
 
 Multi-worker training (`MultiWorkerMirroredStrategy`, one process per worker, each told its
 place by TF_CONFIG): every worker gets the same shared --model_dir and the same flags;
@@ -50,7 +57,7 @@ from attn_core.errors import UserError  # noqa: E402
 FLAGS = flags.FLAGS
 POSITIVE = {"num_envs", "d_model", "num_heads", "attention_layers", "ff_dim", "patch_size",
             "total_timesteps", "num_steps", "num_minibatches", "update_epochs",
-            "chunk_length", "checkpoint_every"}
+            "chunk_length", "checkpoint_every", "eval_every_episodes"}
 
 
 def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:

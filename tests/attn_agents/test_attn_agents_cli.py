@@ -44,6 +44,9 @@ if NESTED_ID not in gym.registry:
     (["--env_id=phys2d/CartPole-v1"], ["flax", 'pip install "gymnasium[jax]"']),
     (["--d_model=30", "--num_heads=4"], ["divisible by `num_heads`"]),
     (["--num_envs=0"], ["--num_envs=0", "not a positive integer"]),
+    (["--eval_every=-1"], ["--eval_every=-1", "not a non-negative integer"]),
+    (["--eval_every=abc"], ["--eval_every=abc", "invalid literal for int()"]),
+    (["--eval_every_episodes=0"], ["--eval_every_episodes=0", "not a positive integer"]),
     (["--policy=cnn"], ["--policy"]),
     (["--policy=mlp", "--memory=4"], ["Expected --memory=0 with --policy=mlp", "memory=4"]),
     (["--memory_gate=gru"], ["`memory` > 0 with `memory_gate`='gru'", "memory=0"]),
@@ -52,7 +55,8 @@ if NESTED_ID not in gym.registry:
     (["stray"], ["unexpected arguments: stray"]),
 ], ids=["unknown_id", "nested_space", "mask_velocity", "previous_action", "normalize_dict",
         "chunk_length", "num_minibatches", "mujoco_missing", "flax_missing", "heads", "bad_value",
-        "bad_enum", "memory_with_mlp", "gate_without_memory", "bad_gate",
+        "negative_eval_every", "eval_every_not_a_number", "no_eval_every_episodes", "bad_enum",
+        "memory_with_mlp", "gate_without_memory", "bad_gate",
         "multi_worker_without_dir", "stray_argument"])
 def test_train_errors_are_one_line_and_leave_no_directory(tmp_path, args, fragments):
     model_dir = tmp_path / "new"
@@ -79,8 +83,10 @@ def test_help_lists_every_flag_the_readme_uses(monkeypatch):
             "num_envs async_envs normalize_obs normalize_reward mask_velocity policy d_model "
             "num_heads attention_layers ff_dim memory patch_size total_timesteps num_steps "
             "num_minibatches update_epochs learning_rate gamma gae_lambda clip_coef "
-            "anneal_clip ent_coef target_kl eval_episodes chunk_length checkpoint_every"),
-        "attn_agents.evaluate": "model_dir episodes video attention_plot output_json seed",
+            "anneal_clip ent_coef target_kl eval_episodes eval_every eval_every_episodes "
+            "chunk_length checkpoint_every"),
+        "attn_agents.evaluate": ("model_dir episodes video attention_plot output_json seed "
+                                 "policy_weights"),
     }
     for module, names in readme.items():
         monkeypatch.setattr(sys, "argv", [module])  # absl's --help lists the main module's
