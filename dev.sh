@@ -71,12 +71,25 @@ case "$cmd" in
   test)
     setup
     "$VENV/bin/ruff" check .
-    # The whole suite on TensorFlow, then the layer tests again on JAX to show they are
-    # backend-neutral. The JAX pass collects tests/layers only (every backend_neutral module is
-    # there; conftest refuses one elsewhere): collecting the apps' tests imports them, seconds
-    # per worker for nothing.
-    "$VENV/bin/python" -m pytest -q -n 2 --dist loadfile tests "$@"
-    KERAS_BACKEND=jax "$VENV/bin/python" -m pytest -q -n 2 --dist loadfile -m backend_neutral tests/layers "$@"
+    # The whole suite on TensorFlow and, at the same time, the layer tests again on JAX to
+    # show they are backend-neutral. The TensorFlow pass leaves part of the two cores idle
+    # (its workers wait on subprocesses and on each other's shared fixtures), which the JAX
+    # pass's one process fills; its report is printed after the TensorFlow pass's. The JAX
+    # pass collects tests/layers only (every backend_neutral module is there; conftest refuses
+    # one elsewhere): collecting the apps' tests imports them, seconds for nothing.
+    jax_log=$(mktemp)
+    KERAS_BACKEND=jax "$VENV/bin/python" -m pytest -q -n 0 -m backend_neutral \
+      tests/layers "$@" >"$jax_log" 2>&1 &
+    jax_pid=$!
+    trap 'kill "$jax_pid" 2>/dev/null; rm -f "$jax_log"' EXIT
+    tf_status=0
+    "$VENV/bin/python" -m pytest -q -n 2 --dist loadfile tests "$@" || tf_status=$?
+    jax_status=0
+    wait "$jax_pid" || jax_status=$?
+    echo "=== the layer tests on JAX (KERAS_BACKEND=jax) ==="
+    cat "$jax_log"
+    [[ $tf_status -eq 0 ]] || exit "$tf_status"
+    exit "$jax_status"
     ;;
   *) die "expected one of: setup, demo, test. Received: command='$cmd'" ;;
 esac

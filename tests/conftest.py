@@ -23,6 +23,36 @@ def _restore_dtype_policy():
     keras.config.set_dtype_policy(previous)
 
 
+def _run_functions_eagerly():
+    import tensorflow as tf
+
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(False)
+
+
+@pytest.fixture
+def eager_functions():
+    """Runs every `tf.function` eagerly during the test (TensorFlow backend).
+
+    For tests of what one or two steps compute (each attention variant, each precision
+    policy), not of how they trace: tracing a tiny train step costs seconds per model,
+    running one or two steps eagerly a fraction of that. (A decoding loop over many
+    sentences is faster traced.) The graph path is tested by the end-to-end runs, and every
+    score layer is tested under XLA in tests/layers.
+    """
+    yield from _run_functions_eagerly()
+
+
+@pytest.fixture(scope="module")
+def eager_module():
+    """`eager_functions` for a whole module, its module-scoped fixtures included (request
+    it with `pytestmark = pytest.mark.usefixtures("eager_module")`)."""
+    yield from _run_functions_eagerly()
+
+
 def _free_ports(count):
     import socket
 

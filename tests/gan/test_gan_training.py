@@ -18,6 +18,10 @@ from gan.feature_extractor import FeatureExtractor
 from gan.model_config import ModelConfig
 from gan.train_config import TrainConfig
 
+# Eager steps: what a step computes under each policy is the subject here, and tracing the
+# GAN's steps costs more than running them; the CLI and distributed tests run the graphs.
+pytestmark = pytest.mark.usefixtures("eager_module")
+
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 TINY_TRAIN = TrainConfig(steps=2, batch_size=8, sample_every=2, checkpoint_every=2,
                          log_every=1, eval_samples=24)

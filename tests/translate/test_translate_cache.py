@@ -124,8 +124,8 @@ def test_the_exported_transformer_decodes_as_the_translator(loaded, tmp_path):
     sentences = sentences[:6]
     build_archive(model, src, tgt, beam_width=3).write_out(str(tmp_path / "export"),
                                                            verbose=False)
-    served = tf.saved_model.load(str(tmp_path / "export")).signatures["translate"](
-        sentences=tf.constant(sentences))
+    exported = tf.saved_model.load(str(tmp_path / "export"))
+    served = exported.signatures["translate"](sentences=tf.constant(sentences))
     attention = served["attention"].numpy()
     # The `translate` signature's attention is the head mean.
     expected = _decode(model, src, tgt, sentences, False, beam_width=3, all_heads=False)
@@ -133,3 +133,11 @@ def test_the_exported_transformer_decodes_as_the_translator(loaded, tmp_path):
         np.testing.assert_allclose(attention[i, :len(tokens), :alignments.shape[1]], alignments,
                                    atol=1e-5)
         assert np.all(attention[i, len(tokens):] == 0.0)
+    # `translate_all_heads`: the same translations, and every layer's and head's attention
+    # [N, L, H, T, S], whose last layer's head mean is `translate`'s.
+    heads = exported.signatures["translate_all_heads"](sentences=tf.constant(sentences))
+    np.testing.assert_array_equal(heads["translation"], served["translation"])
+    n, t, s = attention.shape
+    assert heads["attention"].shape == (n, 2, 4, t, s)
+    np.testing.assert_allclose(np.asarray(heads["attention"])[:, -1].mean(axis=1), attention,
+                               atol=1e-6)

@@ -586,28 +586,6 @@ def test_evaluate_reports_the_aer_of_the_pharaoh_alignments(tmp_path, trained_tr
         assert alignment.alignment_error_rate(links, gold) == pytest.approx(aer)
 
 
-def test_export_all_heads_signature_of_a_transformer(tmp_path, trained_transformer_dir):
-    """In process: `translate_all_heads` returns [N, L, H, T, S], whose last layer's head
-    mean is `translate`'s attention, with the same translations."""
-    import tensorflow as tf
-
-    from translate.export import build_archive
-    from translate.model_dir import load_trained
-
-    model, src_tok, tgt_tok, _ = load_trained(trained_transformer_dir)
-    build_archive(model, src_tok, tgt_tok, beam_width=2).write_out(str(tmp_path / "export"),
-                                                                   verbose=False)
-    loaded = tf.saved_model.load(str(tmp_path / "export"))
-    sentences = tf.constant(["May 3, 1950", "twelve"])
-    mean = loaded.signatures["translate"](sentences=sentences)
-    heads = loaded.signatures["translate_all_heads"](sentences=sentences)
-    np.testing.assert_array_equal(mean["translation"], heads["translation"])
-    n, t, s = mean["attention"].shape
-    assert heads["attention"].shape == (n, 2, 2, t, s)
-    np.testing.assert_allclose(np.asarray(heads["attention"])[:, -1].mean(axis=1),
-                               mean["attention"], atol=1e-6)
-
-
 def test_a_builtin_run_trains_with_guided_alignment_and_reports_aer(trained_transformer_dir):
     """The built-in corpus brings gold alignments: the run trains with guided alignment, logs
     the dev AER and the heads' attention, reports the test AER and writes the gold files."""

@@ -80,6 +80,7 @@ def test_tiny_configuration_trains_and_writes_outputs(tmp_path, tiny_data, model
 
 
 @pytest.mark.parametrize("attention", [a for a in ATTENTIONS if a != "luong_general"])
+@pytest.mark.usefixtures("eager_functions")
 def test_every_attention_trains_and_decodes(tmp_path, tiny_data, attention):
     """A step and a greedy decoding with each attention of the RNN decoder (luong_general,
     the default, trains end to end above)."""
@@ -125,14 +126,18 @@ def test_train_step_and_decoding_trace_once_for_batches_of_every_shape(tmp_path,
 
 
 @pytest.mark.parametrize("architecture", ["rnn", "transformer"])
-def test_first_steps_under_each_precision_are_finite_and_close_to_float32(tmp_path, tiny_data,
-                                                                         architecture):
+def test_first_steps_under_each_precision_are_finite_and_close_to_float32(request, tmp_path,
+                                                                         tiny_data, architecture):
     """Two steps of the same model (same seed, no dropout) under each policy: the mixed
     policies compute in 16 bits, so their losses are close to float32's, not equal. The
-    Transformer skips bfloat16 (the RNN covers the policy, and each Trainer compiles for
-    tens of seconds here) and keeps float16, where attention logits may overflow."""
+    Transformer skips bfloat16 (the RNN covers the policy) and keeps float16, where
+    attention logits may overflow."""
     from translate.trainer import Trainer
 
+    # The Transformer's steps run eagerly, in a fraction of its tracing time; the RNN's
+    # eager steps under the mixed policies take longer than its graph.
+    if architecture == "transformer":
+        request.getfixturevalue("eager_functions")
     data, tokenizers = tiny_data
     config = _model_config(tokenizers, architecture=architecture, dropout=0.0)
     losses, lines = {}, []
@@ -227,6 +232,7 @@ def test_guided_alignment_sum_golden_value():
 
 
 @pytest.mark.parametrize("architecture", ["rnn", "transformer"])
+@pytest.mark.usefixtures("eager_functions")
 def test_guided_alignment_rides_along_when_the_corpus_has_gold_links(tmp_path, tiny_data,
                                                                      architecture):
     """With the built-in corpus's gold links the batches carry the gold matrices and a step
