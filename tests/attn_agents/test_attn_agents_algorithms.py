@@ -156,7 +156,7 @@ def test_in_graph_update_equals_the_eager_loop(target_kl):
         step = make_minibatch_step(model, optimizer, ppo, 1, tf.distribute.get_strategy())
         if compiled:
             update = tf.function(lambda d, o, s=step: run_update(s, d, o, 2, target_kl),
-                                 jit_compile=True)
+                                 jit_compile=True, autograph=False)  # as the trainer's
             terms, epochs = update(data, tf.constant(orders, tf.int32))
         else:
             terms, epochs = _eager_update(step, data, tf.constant(orders, tf.int32), 2,
@@ -187,7 +187,8 @@ def test_a_clip_variable_is_read_at_every_step():
                         gym.spaces.Box(-1, 1, (3,), np.float32), gym.spaces.Discrete(2))
     clip = tf.Variable(0.2, trainable=False)
     step = tf.function(make_minibatch_step(
-        model, keras.optimizers.SGD(0.0), PPOConfig(), 1, tf.distribute.get_strategy(), clip))
+        model, keras.optimizers.SGD(0.0), PPOConfig(), 1, tf.distribute.get_strategy(), clip),
+        autograph=False)
     idx = tf.range(chunks)
     assert float(step(data, idx)["clipfrac"]) == 1.0  # |ratio - 1| ~ 9 > 0.2
     clip.assign(100.0)

@@ -75,7 +75,8 @@ def one_update(strategy_name):
     data = {k: tf.constant(v) for k, v in _synthetic_batch().items()}
     orders = np.stack([np.random.default_rng(e).permutation(CHUNKS) for e in range(2)])
     step = make_minibatch_step(model, optimizer, pc, CHUNK_LENGTH, dist)
-    update = tf.function(lambda d, o: run_update(step, d, o, pc.num_minibatches, pc.target_kl))
+    update = tf.function(lambda d, o: run_update(step, d, o, pc.num_minibatches, pc.target_kl),
+                         autograph=False)  # as the trainer's
     terms, epochs = update(data, tf.constant(orders.reshape(4, CHUNKS // 2), tf.int32))
     return {"before": before, "after": flat(), "epochs": np.asarray(int(epochs)),
             "terms": np.asarray([float(terms[k]) for k in ("loss", *LOSS_TAGS)]),

@@ -111,7 +111,8 @@ def test_attend_sequence_equals_the_block_over_each_window(gate, jit_compile):
             loss = tf.reduce_sum(tf.sin(h)) + tf.reduce_sum(weights * tf.range(3.0))
         return h, weights, tape.gradient(loss, layer.trainable_variables)
 
-    results = [tf.function(lambda f=f: with_gradients(f), jit_compile=jit_compile)()
+    results = [tf.function(lambda f=f: with_gradients(f), jit_compile=jit_compile,
+                           autograph=False)()
                for f in (by_window, lambda: layer.attend_sequence(summaries, starts, 4))]
     (h, weights, grads), (h_seq, weights_seq, grads_seq) = results
     assert h_seq.shape == (8, 16) and weights_seq.shape == (8, 3)

@@ -31,7 +31,7 @@ def jit(fn):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, jit_compile=True)
+        return tf.function(fn, jit_compile=True, autograph=False)  # as jax.jit: no AutoGraph
     if backend == "jax":
         import jax
 

@@ -372,11 +372,12 @@ def test_tf_function_matches_eager():
     kwargs = {"length_penalty": 0.6, "coverage_penalty": 0.2, "n_best": 2,
               "source_lengths": model.source_lengths}
 
-    @tf.function(reduce_retracing=True)
+    # Traced as the Translator traces them: without AutoGraph (explicit tf.while_loops).
+    @tf.function(reduce_retracing=True, autograph=False)
     def greedy_fn(max_lengths):
         return _greedy(model, max_lengths)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def beam_fn(max_lengths):
         return _beam(model, max_lengths, beam_width=3, **kwargs)
 
@@ -400,7 +401,7 @@ def test_tf_function_with_unknown_shapes():
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, None, hidden]), tf.TensorSpec([None, None]),
-        tf.TensorSpec([None], tf.int32)])
+        tf.TensorSpec([None], tf.int32)], autograph=False)
     def beam_fn(memory, mask, max_lengths):
         batch, source = tf.shape(memory)[0], tf.shape(memory)[1]
         state = {"h": tf.zeros([batch, hidden]), "memory": memory, "mask": mask}
@@ -420,7 +421,7 @@ def test_tf_function_with_unknown_shapes():
 def test_xla_with_static_max_length():
     model = ToyModel(seed=10, source_lengths=[5, 3, 4])
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=True, autograph=False)
     def decode(max_lengths):
         greedy = _greedy(model, max_lengths, static_max_length=9)
         beam = _beam(model, max_lengths, beam_width=3, n_best=2, length_penalty=0.6,
