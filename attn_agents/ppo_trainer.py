@@ -550,13 +550,16 @@ class PPOTrainer:
                 bar.update(state.global_step, state.train_seconds,
                            {"return": state.last_return, "SPS": sps})
                 stop = worker_sync.any_worker(self.dist, interrupt.requested)
-                if not stop:  # before the checkpoint, which then holds its best
-                    self._periodic_eval()
-                if (state.update % self.pc.checkpoint_every == 0
-                        or state.update == sizes.num_updates or stop):
+                # Before the checkpoint, which then holds its best. A new best is checkpointed
+                # at once (the chief's own files, no collective op), so that a run killed
+                # after it resumes with the best that best/ holds, not an older one.
+                improved = not stop and self._periodic_eval()
+                scheduled = (state.update % self.pc.checkpoint_every == 0
+                             or state.update == sizes.num_updates or stop)
+                if scheduled or improved:
                     self._save()
-                    if not stop:
-                        self._log_attention()
+                if scheduled and not stop:
+                    self._log_attention()
                 if stop:
                     self.log(f"saved update {state.update} (step {state.global_step})")
                     raise Interrupted(self.path, state.update)
@@ -634,10 +637,14 @@ class PPOTrainer:
     def _periodic_eval(self):
         """Every `eval_every` updates (the chief only, no collective ops): a greedy evaluation
         of `eval_every_episodes` episodes on the selection seed, logged; a strictly better
-        mean return than the best so far keeps the policy in `best/` (`_save_best`)."""
+        mean return than the best so far keeps the policy in `best/` (`_save_best`).
+
+        Returns:
+            Whether this update's policy became the best.
+        """
         pc, state = self.pc, self.state
         if not (self.share.chief and pc.eval_every and state.update % pc.eval_every == 0):
-            return
+            return False
         obs_rms = self._obs_rms()  # this update's: the state's are the last checkpoint's
         returns, _ = evaluate_policy(self.model, self.ec, pc.eval_every_episodes,
                                      obs_rms=obs_rms or None,
@@ -651,6 +658,7 @@ class PPOTrainer:
                  f"mean return {mean:.2f} over {len(returns)} episodes; "
                  + ("the best so far, kept in best/" if better else
                     f"the best is {state.best_return:.2f} (step {state.best_step})"))
+        return better
 
     def _save_best(self, mean, obs_rms):
         """Keeps the current policy in `best/` and records it in the state.

@@ -13,8 +13,8 @@ from attn_agents.ppo_config import PPOConfig
 from attn_core.errors import UserError
 
 BATCH = 32  # 2 envs x 16 steps
-# 3 updates, a periodic evaluation after each, one checkpoint (at the end): the best
-# policy's observation statistics are its own update's, not a checkpoint's.
+# 3 updates, a periodic evaluation after each; checkpoints only at the end and at each new
+# best: the best policy's observation statistics are its own update's.
 BEST_TRAIN = ("--env_id=CartPole-v1", "--policy=mlp", "--d_model=16", "--num_heads=2",
               "--ff_dim=16", "--num_envs=2", "--num_steps=16", "--update_epochs=1",
               f"--total_timesteps={3 * BATCH}", "--checkpoint_every=100", "--eval_every=1",
@@ -92,6 +92,14 @@ def test_periodic_evaluations_keep_the_best_policy(best_dir):
     state = _state(best_dir / agent_dir.CHECKPOINTS, 3)
     assert (state["best_return"], state["best_step"], state["best_update"]) == (
         top, first_top, best_update)
+    # A new best is checkpointed at once (a run killed after it resumes knowing it), beside
+    # the scheduled checkpoint of update 3; the manager keeps the newest 2.
+    values = [periodic[u * BATCH] for u in (1, 2, 3)]
+    improved = {u for u in (1, 2, 3) if all(values[u - 1] > v for v in values[:u - 1])}
+    kept = sorted(int(p.stem.split("-")[1])
+                  for p in (best_dir / agent_dir.CHECKPOINTS).glob("ckpt-*.json"))
+    assert kept == sorted(improved | {3})[-2:], (kept, values)
+    assert _state(best_dir / agent_dir.CHECKPOINTS, best_update)["best_return"] == top
     old = {k: v for k, v in state.items() if not k.startswith("best_")}
     assert _State(**old).best_return is None
     # best/ holds that policy with the observation statistics of its own update: the reset's
