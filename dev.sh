@@ -81,7 +81,10 @@ case "$cmd" in
     KERAS_BACKEND=jax "$VENV/bin/python" -m pytest -q -n 0 -m backend_neutral \
       tests/layers "$@" >"$jax_log" 2>&1 &
     jax_pid=$!
-    trap 'kill "$jax_pid" 2>/dev/null; rm -f "$jax_log"' EXIT
+    trap 'kill "$jax_pid" 2>/dev/null || true; rm -f "$jax_log"' EXIT
+    # Ctrl-C reaches the TensorFlow pass; the background JAX pass ignores it (a script's
+    # background jobs do), so stop it through the EXIT trap rather than wait for it.
+    trap 'exit 130' INT TERM
     tf_status=0
     "$VENV/bin/python" -m pytest -q -n 2 --dist loadfile tests "$@" || tf_status=$?
     jax_status=0
