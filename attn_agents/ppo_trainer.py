@@ -117,6 +117,12 @@ def is_improvement(candidate, best):
     return best is None or candidate > best
 
 
+def _statistic(function, values):
+    """`function(values)` as a float; 0.0 for no values (`eval_episodes` 0, or a worker
+    other than the chief, which does not evaluate)."""
+    return float(function(values)) if len(values) else 0.0
+
+
 def _rms_state(rms):
     return {"mean": np.asarray(rms.mean).tolist(), "var": np.asarray(rms.var).tolist(),
             "count": float(rms.count)}
@@ -619,9 +625,9 @@ class PPOTrainer:
         return sps
 
     def _save(self):
-        state, rollout = self.state, self.rollout
+        state = self.state
         state.rng = self.rng.bit_generator.state
-        state.obs_rms = rollout.obs_norm.state() if rollout.obs_norm is not None else {}
+        state.obs_rms = self._obs_rms()
         state.return_rms = (_rms_state(self.reward_norm.return_rms)
                             if self.reward_norm is not None else {})
         scale = precision.loss_scale_state(self.optimizer)
@@ -702,9 +708,9 @@ class PPOTrainer:
                 self.model, ec, pc.eval_episodes, obs_rms=state.obs_rms or None,
                 seed=self.common.seed + EVAL_SEED_OFFSET)
         metrics = {
-            "eval_mean_return": float(np.mean(eval_returns)) if len(eval_returns) else 0.0,
-            "eval_std_return": float(np.std(eval_returns)) if len(eval_returns) else 0.0,
-            "eval_mean_length": float(np.mean(eval_lengths)) if len(eval_lengths) else 0.0,
+            "eval_mean_return": _statistic(np.mean, eval_returns),
+            "eval_std_return": _statistic(np.std, eval_returns),
+            "eval_mean_length": _statistic(np.mean, eval_lengths),
             "eval_episodes": int(len(eval_returns)),
             "env_steps": int(state.global_step),
             "updates": int(state.update),
@@ -768,8 +774,8 @@ class PPOTrainer:
         finally:
             self.model.set_weights(final_weights)
         metrics = {
-            "best_eval_mean_return": float(np.mean(returns)) if len(returns) else 0.0,
-            "best_eval_std_return": float(np.std(returns)) if len(returns) else 0.0,
+            "best_eval_mean_return": _statistic(np.mean, returns),
+            "best_eval_std_return": _statistic(np.std, returns),
             "best_step": int(best["global_step"]),
             "best_selection_return": float(best["selection_return"]),
         }
