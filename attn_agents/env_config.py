@@ -18,6 +18,9 @@ class EnvConfig:
         previous_action: POPGym only: add the previous action and a first-step flag to each
             observation (popgym's PreviousAction and Antialias wrappers), as the POPGym
             paper's runs do; MineSweeper, Battleship, Concentration and the bandit need it.
+        episode_step: Add the step's index in its episode (a learned embedding per index),
+            for attention memory on tasks whose answer depends on the time (Decision
+            Transformer's timestep embedding); needs a known episode limit.
     """
 
     env_id: str = "CartPole-v1"
@@ -27,6 +30,7 @@ class EnvConfig:
     normalize_reward: bool = False
     mask_velocity: bool = False
     previous_action: bool = False
+    episode_step: bool = False
 
     def __post_init__(self):
         if not isinstance(self.env_id, str) or not self.env_id:

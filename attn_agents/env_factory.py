@@ -17,6 +17,7 @@ import numpy as np
 
 from attn_agents.env_config import EnvConfig
 from attn_agents.env_error import EnvError
+from attn_agents.episode_step import EpisodeStep
 from attn_agents.mask_velocity import MaskVelocity
 
 _registered = False
@@ -225,6 +226,12 @@ def make_env(config: EnvConfig, render_mode: str | None = None) -> gym.Env:
 
         # The wrappers take the POPGym environment itself (they check its class).
         env = Antialias(PreviousAction(env.unwrapped))
+    if config.episode_step:
+        try:
+            env = EpisodeStep(env)
+        except EnvError:
+            env.close()
+            raise
     space = env.observation_space
     if isinstance(space, gym.spaces.Dict) and "mission" in space.spaces:  # MiniGrid
         env = gym.wrappers.FilterObservation(env, [k for k in space.spaces if k != "mission"])
