@@ -86,7 +86,10 @@ case "$cmd" in
     # background jobs do), so stop it through the EXIT trap rather than wait for it.
     trap 'exit 130' INT TERM
     tf_status=0
-    "$VENV/bin/python" -m pytest -q -n 2 --dist loadfile tests "$@" || tf_status=$?
+    # Whole files to each worker (module fixtures are built once), in the order conftest.py
+    # sets: longest first.
+    "$VENV/bin/python" -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests "$@" \
+      || tf_status=$?
     jax_status=0
     wait "$jax_pid" || jax_status=$?
     echo "=== the layer tests on JAX (KERAS_BACKEND=jax) ==="

@@ -17,7 +17,7 @@ def normalize_obs(obs, obs_rms):
 
 
 def evaluate_policy(model, env_config, episodes, obs_rms=None, seed=0, greedy=True,
-                    max_envs=20):
+                    max_envs=20, jit_compile=True):
     """Plays `episodes` episodes and returns their undiscounted returns and lengths.
 
     Episodes are split evenly over up to `max_envs` parallel environments, each playing its
@@ -31,6 +31,7 @@ def evaluate_policy(model, env_config, episodes, obs_rms=None, seed=0, greedy=Tr
         seed: Seed of the evaluation environments.
         greedy: Take the mode of the action distribution.
         max_envs: Most parallel environments.
+        jit_compile: XLA-compile the policy step (`Agent`).
 
     Returns:
         `(returns, lengths)`: float [episodes] and int [episodes].
@@ -40,7 +41,7 @@ def evaluate_policy(model, env_config, episodes, obs_rms=None, seed=0, greedy=Tr
                                  async_envs=False)
     envs, _ = make_vector_env(config, num_envs=n, training=False)
     quota = np.full(n, episodes // n) + (np.arange(n) < episodes % n)
-    agent = Agent(model, num_envs=n)
+    agent = Agent(model, num_envs=n, jit_compile=jit_compile)
     obs, _ = envs.reset(seed=seed)
     starts = np.ones(n, bool)
     running, lengths_now = np.zeros(n), np.zeros(n, np.int64)

@@ -312,7 +312,8 @@ class _Rollout:
     extra rows in front, the last P steps of the previous rollout (the memory prefix).
     """
 
-    def __init__(self, envs, model, sizes, pc, share, num_envs_total, obs_norm, writer):
+    def __init__(self, envs, model, sizes, pc, share, num_envs_total, obs_norm, writer,
+                 jit_compile):
         self.envs, self.model, self.sizes, self.pc = envs, model, sizes, pc
         self.share, self.num_envs_total = share, num_envs_total
         self.obs_norm, self.writer = obs_norm, writer
@@ -326,7 +327,7 @@ class _Rollout:
         self.time_idx, self.env_idx = _chunk_indices(steps, n, sizes.chunk, prefix)
         self.query_time = self.time_idx[:, prefix:] - prefix  # [C, L] rollout step of queries
         self.query_env = self.env_idx[:, prefix:]
-        self.agent = Agent(model, num_envs=n)
+        self.agent = Agent(model, num_envs=n, jit_compile=jit_compile)
         self.next_obs = self.next_start = None
 
     def observe(self, raw):
@@ -540,7 +541,8 @@ class PPOTrainer:
                 | dataclasses.asdict(self.pc) | dataclasses.asdict(self.common)
                 | {"precision": self.precision})
         self.rollout = _Rollout(self.envs, self.model, self.sizes, self.pc, share,
-                                self.ec.num_envs, obs_norm, self.writer)
+                                self.ec.num_envs, obs_norm, self.writer,
+                                jit_compile=bool(self.common.jit_compile))
         self.rollout.reset(self.common.seed + 7919 * state.update + share.env_seed_offset)
         self._run_start, self._run_start_step = time.perf_counter(), state.global_step
 
@@ -652,9 +654,8 @@ class PPOTrainer:
         if not (self.share.chief and pc.eval_every and state.update % pc.eval_every == 0):
             return False
         obs_rms = self._obs_rms()  # this update's: the state's are the last checkpoint's
-        returns, _ = evaluate_policy(self.model, self.ec, pc.eval_every_episodes,
-                                     obs_rms=obs_rms or None,
-                                     seed=self.common.seed + SELECTION_SEED_OFFSET)
+        returns, _ = self._evaluate(pc.eval_every_episodes, obs_rms,
+                                    self.common.seed + SELECTION_SEED_OFFSET)
         mean = float(np.mean(returns))
         self.writer.scalars(state.global_step, {"eval/periodic_mean_return": mean})
         better = is_improvement(mean, state.best_return)
@@ -698,15 +699,20 @@ class PPOTrainer:
 
     # ---- the finish: greedy evaluation and metrics.json ----------------------------------
 
+    def _evaluate(self, episodes, obs_rms, seed):
+        """Greedy episodes of the model as it is, scaled by `obs_rms` (a dict or None);
+        the policy step is XLA-compiled with --jit_compile, as the rollout's."""
+        return evaluate_policy(self.model, self.ec, episodes, obs_rms=obs_rms or None,
+                               seed=seed, jit_compile=bool(self.common.jit_compile))
+
     def _finish(self):
         state, ec, pc = self.state, self.ec, self.pc
         self._close_envs()
         self.log(f"weights fingerprint: {strategy.weights_fingerprint(self.model.variables)}")
         eval_returns = eval_lengths = np.zeros(0)
         if self.share.chief:  # no collective ops in here: the other workers wait below
-            eval_returns, eval_lengths = evaluate_policy(
-                self.model, ec, pc.eval_episodes, obs_rms=state.obs_rms or None,
-                seed=self.common.seed + EVAL_SEED_OFFSET)
+            eval_returns, eval_lengths = self._evaluate(
+                pc.eval_episodes, state.obs_rms, self.common.seed + EVAL_SEED_OFFSET)
         metrics = {
             "eval_mean_return": _statistic(np.mean, eval_returns),
             "eval_std_return": _statistic(np.std, eval_returns),
@@ -768,9 +774,8 @@ class PPOTrainer:
                      f"{reason}")
             return {}
         try:
-            returns, _ = evaluate_policy(self.model, self.ec, pc.eval_episodes,
-                                         obs_rms=best.get("obs_rms") or None,
-                                         seed=self.common.seed + EVAL_SEED_OFFSET)
+            returns, _ = self._evaluate(pc.eval_episodes, best.get("obs_rms"),
+                                        self.common.seed + EVAL_SEED_OFFSET)
         finally:
             self.model.set_weights(final_weights)
         metrics = {

@@ -64,7 +64,8 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     """Defines the flags of `attn_agents.train` (the common ones, and one per config field)."""
     common_flags.define_common_flags(flag_values)
     # The update is many minibatch steps of small ops, which XLA fuses: on by default here
-    # (--nojit_compile turns it off). It applies on one replica.
+    # (--nojit_compile turns it off). It applies to the update on one replica, and to the
+    # policy step of the rollouts and evaluations.
     flag_values.set_default("jit_compile", True)
     if "model_dir" not in flag_values:
         flags.DEFINE_string("model_dir", None, "Model directory: resumed when it holds a run "

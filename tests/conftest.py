@@ -122,12 +122,37 @@ def chromium():
     driver.quit()
 
 
+# The files that take longest, longest first (seconds in one full run with `--durations=0`,
+# 2026-12-01, two trainings beside it: translate_cli 563, translate_train 493,
+# translate_cache 362, ...). dev.sh hands whole files to two workers in collection order
+# (`--dist loadfile --no-loadscope-reorder`); xdist's own order, most tests first, left the
+# heavy files with few tests (translate_cache: 7 tests) to the end, where one worker ran them
+# while the other idled. Longest first lets the short files fill in at the end.
+SLOWEST_FILES = [
+    "translate/test_translate_cli.py", "translate/test_translate_train.py",
+    "translate/test_translate_cache.py", "attn_agents/test_attn_agents_train.py",
+    "gan/test_gan_cli.py", "gan/test_gan_training.py",
+    "translate/test_translate_distributed.py", "layers/test_attention_rnn_cell.py",
+    "attn_agents/test_attn_agents_algorithms.py", "translate/test_translate_ensemble.py",
+    "gan/test_gan_models.py", "gan/test_gan_distributed.py",
+    "attn_agents/test_attn_agents_cli.py", "attn_agents/test_attn_agents_popgym.py",
+    "attn_agents/test_attn_agents_precision.py", "helpers/test_strategy.py",
+    "layers/test_chunked_attention.py", "attn_agents/test_attn_agents_distributed.py",
+    "test_demo.py", "attn_agents/test_attn_agents_memory.py",
+]
+
+
 def pytest_collection_modifyitems(config, items):
-    """dev.sh runs the JAX pass on tests/layers only: a backend_neutral test elsewhere would
-    silently never run on JAX, so it fails the collection instead."""
+    """Orders the files longest first (`SLOWEST_FILES`; the others keep their order after
+    them). dev.sh runs the JAX pass on tests/layers only: a backend_neutral test elsewhere
+    would silently never run on JAX, so it fails the collection instead."""
     import pathlib
 
-    layers = pathlib.Path(__file__).parent / "layers"
+    here = pathlib.Path(__file__).parent
+    rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(
+        pathlib.Path(item.path).relative_to(here).as_posix(), len(rank)))  # stable
+    layers = here / "layers"
     stray = [item.nodeid for item in items if item.get_closest_marker("backend_neutral")
              and layers not in pathlib.Path(item.path).parents]
     if stray:
