@@ -78,8 +78,8 @@ case "$cmd" in
     # pass collects tests/layers only (every backend_neutral module is there; conftest refuses
     # one elsewhere): collecting the apps' tests imports them, seconds for nothing.
     # Three processes share two cores: each computes on one thread (TensorFlow's intra-op
-    # pool, XLA's CPU pool), not two that wait on each other. The processes the tests start
-    # inherit it. 14:53 against 15:36 with the default pools (one run each, 2026-12-01).
+    # pool, XLA's CPU pool) rather than two that contend for the same cores. The processes
+    # the tests start inherit it.
     export TF_NUM_INTRAOP_THREADS="${TF_NUM_INTRAOP_THREADS:-1}"
     export XLA_FLAGS="${XLA_FLAGS:---xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1}"
     jax_log=$(mktemp)

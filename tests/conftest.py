@@ -122,9 +122,8 @@ def chromium():
     driver.quit()
 
 
-# The files that take longest, longest first (seconds in one full run with `--durations=0`,
-# 2026-12-01, two trainings beside it: translate_cli 563, translate_train 493,
-# translate_cache 362, ...). dev.sh hands whole files to two workers in collection order
+# The files that take longest, longest first (from a full run with `--durations=0`,
+# 2026-12-01). dev.sh hands whole files to two workers in collection order
 # (`--dist loadfile --no-loadscope-reorder`); xdist's own order, most tests first, left the
 # heavy files with few tests (translate_cache: 7 tests) to the end, where one worker ran them
 # while the other idled. Longest first lets the short files fill in at the end.
