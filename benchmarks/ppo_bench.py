@@ -136,7 +136,10 @@ POPGYM_RUNS = {
     # thousand stayed wrong (0.999); at 0.001 the policy gets sure enough for 0.9997.
     "popgym-RepeatPreviousEasy-v0": (100_000, ["--ent_coef=0.001"],
                                      ["--memory=6", *POPGYM_MEMORY]),
-    "popgym-CountRecallEasy-v0": (100_000, [], ["--memory=6", *POPGYM_MEMORY]),
+    # The count needs the whole episode in the window; its rewards (1/51 a step) need
+    # --normalize_reward, as PositionOnlyCartPole's (both policies were at chance without).
+    "popgym-CountRecallEasy-v0": (200_000, ["--normalize_reward"],
+                                  ["--memory=52", *POPGYM_MEMORY]),
     "popgym-PositionOnlyCartPoleEasy-v0": (300_000, POSITION_ONLY,
                                            ["--memory=8", "--num_heads=2", "--ff_dim=64"]),
     "popgym-AutoencodeEasy-v0": (100_000, [], ["--memory=6", *POPGYM_MEMORY]),
