@@ -32,7 +32,7 @@ if NO_LIMIT_ID not in gym.registry:
 
 
 def _steps(env, count):
-    """The step components of the reset's observation and of `count` steps after it."""
+    """The observations of the reset and of `count` random steps after it."""
     obs, _ = env.reset(seed=0)
     seen = [obs]
     for _ in range(count):
