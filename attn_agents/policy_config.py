@@ -24,9 +24,6 @@ class PolicyConfig:
         memory_gate: With memory: the memory block's residual connections: none (plain
             additions) or gru (GTrXL's GRU-type gates, Parisotto et al. 2020, which start
             near the identity and can make long trainings steadier).
-        memory_sink: With memory: one more window slot, a learned vector every step may attend
-            to, so the weights on the past steps need not sum to one and the read can grow
-            with how many steps match (a count) instead of giving their share of the window.
         patch_size: Side of the non-overlapping square patches of image observations.
         log_std_init: Initial state-independent log-std of continuous actions.
     """
@@ -38,7 +35,6 @@ class PolicyConfig:
     ff_dim: int = 128
     memory: int = 0
     memory_gate: str = "none"
-    memory_sink: bool = False
     patch_size: int = 8
     log_std_init: float = 0.0
 
@@ -57,9 +53,6 @@ class PolicyConfig:
         if self.memory_gate != "none" and not self.memory:
             raise ValueError(f"Expected `memory` > 0 with `memory_gate`={self.memory_gate!r} "
                              "(it gates the memory block). Received: memory=0")
-        if self.memory_sink and not self.memory:
-            raise ValueError("Expected `memory` > 0 with `memory_sink` (a slot of the memory's "
-                             "window). Received: memory=0")
         if self.d_model % self.num_heads:
             raise ValueError(f"Expected `d_model` to be divisible by `num_heads`. "
                              f"Received: d_model={self.d_model}, num_heads={self.num_heads}")

@@ -52,20 +52,12 @@ class TemporalMemory(keras.layers.Layer):
     (Parisotto et al. 2020): `h = g1(s, ReLU(MHA(...)))`, then `g2(h, ReLU(FFN(LN(h))))`,
     each a `GRUGate` whose bias makes the block start near the identity on `s`.
 
-    With `sink=True` the window gets one more slot that every step may attend to: a learned
-    vector in the keys' space (after LN and P), like PyTorch's `add_zero_attn` with a learned
-    key and value instead of zeros. The softmax then need not spread all its weight over the
-    past steps, so the read can grow with how many of them match a query (a count) rather
-    than give their share of the window. The returned weights are the past steps' only, and
-    sum to less than one.
-
     Args:
         d_model: D.
         num_heads: N.
         ff_dim: Feed-forward width.
         memory: K, the window length.
         gate: One of `MEMORY_GATES`: "none" (plain residual additions) or "gru".
-        sink: Whether the window has the learned sink slot.
 
     Call arguments:
         queries: [B, D], the current steps' summaries.
@@ -74,19 +66,19 @@ class TemporalMemory(keras.layers.Layer):
         mask: bool [B, K], True = attend (see `memory_windows`).
 
     Returns:
-        `(outputs, weights)`: [B, D] and [B, K], the past steps' weights averaged over heads.
+        `(outputs, weights)`: [B, D] and [B, K], weights averaged over heads.
 
     Raises:
         ValueError: If `gate` is not one of `MEMORY_GATES`.
     """
 
-    def __init__(self, d_model, num_heads, ff_dim, memory, gate="none", sink=False, **kwargs):
+    def __init__(self, d_model, num_heads, ff_dim, memory, gate="none", **kwargs):
         super().__init__(**kwargs)
         if gate not in MEMORY_GATES:
             raise ValueError(f"Expected `gate` to be one of {MEMORY_GATES}. "
                              f"Received: gate={gate!r}")
         self.d_model, self.num_heads, self.ff_dim = d_model, num_heads, ff_dim
-        self.memory, self.gate, self.sink = memory, gate, bool(sink)
+        self.memory, self.gate = memory, gate
         self.query_norm = keras.layers.LayerNormalization(name="query_norm",
                                                           dtype=self.dtype_policy)
         self.key_norm = keras.layers.LayerNormalization(name="key_norm", dtype=self.dtype_policy)
@@ -103,10 +95,6 @@ class TemporalMemory(keras.layers.Layer):
         self.position = self.add_weight(
             shape=(self.memory, self.d_model), name="position",
             initializer=keras.initializers.RandomNormal(stddev=0.02))  # [K, D]
-        if self.sink:
-            self.sink_key = self.add_weight(
-                shape=(1, self.d_model), name="sink",
-                initializer=keras.initializers.RandomNormal(stddev=0.02))  # [1, D]
         shape = (None, None, self.d_model)
         for norm in (self.query_norm, self.key_norm, self.ff_norm):
             norm.build(shape)
@@ -118,8 +106,6 @@ class TemporalMemory(keras.layers.Layer):
 
     def call(self, queries, windows, mask):
         keys = self.key_norm(windows) + ops.cast(self.position, self.compute_dtype)  # [B,K,D]
-        if self.sink:
-            keys, mask = self._with_sink(keys, ops.cast(self.sink_key, self.compute_dtype), mask)
         out, scores = self.attention(self.query_norm(queries[:, None]), keys,
                                      attention_mask=mask[:, None, :],
                                      return_attention_scores=True)  # [B,1,D], [B,N,1,K]
@@ -157,37 +143,19 @@ class TemporalMemory(keras.layers.Layer):
             if b_k is not None:
                 offsets = offsets + ops.concatenate([b_k, b_v], axis=0)
             windows = ops.reshape(windows + offsets, (-1, k, kernel.shape[1]))  # [B*L, K, .]
-            mask = ops.reshape(mask, (-1, k))
-            if self.sink:  # its projection, as the window slots' above
-                sink = ops.matmul(ops.cast(self.sink_key, dtype), kernel)  # [1, N*K + N*V]
-                if b_k is not None:
-                    sink = sink + ops.concatenate([b_k, b_v], axis=0)
-                windows, mask = self._with_sink(windows, sink, mask)
             keys, values = ops.split(windows, [w_k.shape[1]], axis=-1)
             queries = ops.reshape(summaries[:, -num_queries:], (-1, d))  # [B*L, D]
             q = ops.matmul(self.query_norm(queries), w_q)
             if b_q is not None:
                 q = q + b_q
             out, scores = self.attention.attend_projected(
-                q[:, None], keys, values, attention_mask=mask[:, None, :],
+                q[:, None], keys, values, attention_mask=ops.reshape(mask, (-1, 1, k)),
                 return_attention_scores=True)  # [B*L, 1, D], [B*L, N, 1, K]
             return self._finish(queries, out, scores)
 
-    @staticmethod
-    def _with_sink(slots, sink, mask):
-        """`slots` [B, K, C] with `sink` [1, C] appended to each window, and `mask` [B, K]
-        with the sink visible: ([B, K + 1, C], [B, K + 1])."""
-        batch = ops.shape(slots)[0]
-        sink = ops.broadcast_to(sink[None], (batch, 1, ops.shape(sink)[-1]))
-        visible = ops.ones((batch, 1), dtype="bool")
-        return (ops.concatenate([slots, sink], axis=1),
-                ops.concatenate([ops.cast(mask, "bool"), visible], axis=1))
-
     def _finish(self, queries, out, scores):
         """The residual (or gate) around the attention's output [B, 1, D], the feed-forward
-        sublayer, and the past steps' weights (of [B, N, 1, K] or, with the sink,
-        [B, N, 1, K + 1]) averaged over the heads."""
-        scores = scores[..., :self.memory]
+        sublayer, and the weights [B, N, 1, K] averaged over the heads."""
         out = out[:, 0]  # [B, D]
         h = self.gates[0](queries, ops.relu(out)) if self.gates else queries + out
         ff = self.ff2(self.ff1(self.ff_norm(h)))
@@ -197,4 +165,4 @@ class TemporalMemory(keras.layers.Layer):
     def get_config(self):
         return super().get_config() | {"d_model": self.d_model, "num_heads": self.num_heads,
                                        "ff_dim": self.ff_dim, "memory": self.memory,
-                                       "gate": self.gate, "sink": self.sink}
+                                       "gate": self.gate}

@@ -86,13 +86,13 @@ def test_training_chunks_recompute_the_memory_used_while_acting():
                                atol=1e-5)
 
 
-@pytest.mark.parametrize("gate, sink, jit_compile", [
-    ("none", False, False), ("none", False, True), ("gru", False, False), ("none", True, False)])
-def test_attend_sequence_equals_the_block_over_each_window(gate, sink, jit_compile):
+@pytest.mark.parametrize("gate, jit_compile", [("none", False), ("none", True),
+                                               ("gru", False)])
+def test_attend_sequence_equals_the_block_over_each_window(gate, jit_compile):
     """The training path (keys normed and projected once per step) computes the block over
     each query's window (`call`, as acting does): outputs, weights and gradients."""
     keras.utils.set_random_seed(0)
-    layer = TemporalMemory(16, 2, 16, 3, gate=gate, sink=sink)
+    layer = TemporalMemory(16, 2, 16, 3, gate=gate)
     rng = np.random.default_rng(0)
     summaries = tf.constant(rng.normal(size=(2, 6, 16)), tf.float32)
     starts = tf.constant(np.array([[1, 0, 0, 1, 0, 0], [0, 0, 1, 0, 0, 0]], bool))
@@ -121,48 +121,6 @@ def test_attend_sequence_equals_the_block_over_each_window(gate, sink, jit_compi
     np.testing.assert_array_equal(weights_seq[1, :2], 0.0)  # query 3 starts an episode
     for a, b in zip(grads_seq, grads, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
-
-
-def test_the_sink_is_one_more_key_that_every_step_sees():
-    """With the sink, the weights are a softmax over the visible window slots and the sink's
-    projected vector, of which the past steps' part is returned; their total grows with how
-    many steps match the query, where without the sink it is always one."""
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(4)
-    layer = TemporalMemory(8, 1, 8, 3, sink=True)
-    queries = tf.constant(rng.normal(size=(2, 8)), tf.float32)
-    windows = tf.constant(rng.normal(size=(2, 3, 8)), tf.float32)
-    mask = tf.constant([[False, True, True], [True, True, True]])
-    layer(queries, windows, mask)
-    layer.set_weights([rng.normal(scale=0.5, size=w.shape) for w in layer.get_weights()])
-    _, weights = layer(queries, windows, mask)
-
-    (w_q, w_k, _), (b_q, b_k, _) = [[np.asarray(x) for x in group] for group in
-                                    layer.attention.projection_weights("float32")]
-    q = np.asarray(layer.query_norm(queries)) @ w_q + b_q  # [2, 8], 1/sqrt(8) folded in
-    keys = (np.asarray(layer.key_norm(windows)) + np.asarray(layer.position)) @ w_k + b_k
-    sink = np.asarray(layer.sink_key) @ w_k + b_k  # [1, 8]
-    logits = np.concatenate([np.einsum("bd,bkd->bk", q, keys), q @ sink.T], 1)
-    logits[:, :3][~np.asarray(mask)] = -np.inf
-    expected = np.exp(logits - logits.max(1, keepdims=True))
-    expected /= expected.sum(1, keepdims=True)
-    np.testing.assert_allclose(weights, expected[:, :3], atol=1e-6)
-    assert float(weights[0, 0]) == 0.0 and np.all(np.sum(weights, 1) < 1.0)
-
-    def past_total(layer, matching):
-        """The past steps' total weight when `matching` of the 3 slots hold one step."""
-        same = tf.broadcast_to(windows[:1, :1], (1, 3, 8))
-        visible = tf.constant([[i >= 3 - matching for i in range(3)]])
-        return float(tf.reduce_sum(layer(queries[:1], same, visible)[1]))
-
-    totals = [past_total(layer, n) for n in (1, 2, 3)]
-    assert totals[0] < totals[1] < totals[2] < 1.0, totals
-    plain = TemporalMemory(8, 1, 8, 3)
-    plain(queries, windows, mask)
-    assert [past_total(plain, n) for n in (1, 2, 3)] == pytest.approx([1.0] * 3)
-    assert TemporalMemory.from_config(layer.get_config()).sink is True
-    with pytest.raises(ValueError, match="`memory` > 0 with `memory_sink`"):
-        PolicyConfig(memory_sink=True)
 
 
 def test_rebuild_memory_equals_acting_through_the_steps():
