@@ -72,6 +72,18 @@ def _wait_until(condition, what, timeout=30.0):
         time.sleep(0.05)
 
 
+def _hover_query_label(driver, t):
+    """Moves the mouse onto query label `t` until the readout shows that row. Once, on a
+    loaded machine (three test workers), the readout was still empty after the first move;
+    each try finds the labels again, in case the view redrew them in between."""
+    def hovered():
+        label = driver.find_elements(By.CSS_SELECTOR, ".attn-query-label")[t]
+        ActionChains(driver).move_to_element(label).perform()
+        return readout(driver)["query"] == t
+
+    _wait_until(hovered, f"the readout of query {t}", timeout=10.0)
+
+
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
     logdir = tmp_path_factory.mktemp("dashboard") / "logs"
@@ -118,8 +130,7 @@ def test_matrix_labels_and_hovered_values_are_the_logged_ones(driver, board):
     assert texts(driver, ".attn-head option") == ["mean of heads", "head 0", "head 1", "head 2"]
     assert readout(driver)["query"] is None
 
-    labels = driver.find_elements(By.CSS_SELECTOR, ".attn-query-label")
-    ActionChains(driver).move_to_element(labels[2]).perform()
+    _hover_query_label(driver, 2)
     shown = readout(driver)
     assert (shown["query"], shown["layer"], shown["head"]) == (2, 0, "mean")
     _close(shown["values"], weights[0, :, 2].mean(0))
@@ -130,7 +141,7 @@ def test_matrix_labels_and_hovered_values_are_the_logged_ones(driver, board):
 
     choose(driver, ".attn-head", "1")
     choose(driver, ".attn-layer", "1")
-    ActionChains(driver).move_to_element(labels[4]).perform()
+    _hover_query_label(driver, 4)
     shown = readout(driver)
     assert (shown["query"], shown["layer"], shown["head"]) == (4, 1, "1")
     assert shown["values"] == weights[1, 1, 4].tolist()  # float32 -> JSON -> float32 exactly
