@@ -1,5 +1,5 @@
 """Shared fixtures: the global dtype policy is restored after every test; TensorFlow runs its
-graphs without Grappler."""
+graphs without Grappler, and its test processes without the cyclic garbage collector."""
 
 import os
 
@@ -14,6 +14,14 @@ if keras.backend.backend() == "tensorflow":
     # Grappler's graph rewrites pay off over thousands of steps; a test runs a few, so
     # optimizing each new graph cost more than it saved. (Processes the tests start keep it.)
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+
+    # No cyclic garbage collection in a TensorFlow test process. In the xdist suite a
+    # collection that frees the models, datasets and functions of earlier tests can wait for
+    # tens of seconds without computing, in whichever test triggers it. With the collector off
+    # those waits are gone; the objects in reference cycles stay until the worker exits.
+    import gc
+
+    gc.disable()
 
 
 @pytest.fixture(autouse=True)
