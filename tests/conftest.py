@@ -1,17 +1,12 @@
 """Shared fixtures: the global dtype policy is restored after every test; TensorFlow runs its
-graphs without Grappler, and its test processes collect cyclic garbage in a background
-thread."""
+graphs without Grappler, and its test processes without the cyclic garbage collector."""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import threading  # noqa: E402
-
 import keras  # noqa: E402
 import pytest  # noqa: E402
-
-_COLLECTING = threading.Lock()  # held by the background collections; see `gc_paused`
 
 if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
@@ -20,36 +15,13 @@ if keras.backend.backend() == "tensorflow":
     # optimizing each new graph cost more than it saved. (Processes the tests start keep it.)
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 
-    # Cyclic garbage is collected by a background thread, not by the test that happens to
-    # allocate. In the xdist suite a collection that frees the models, datasets and functions
-    # of earlier tests can wait for tens of seconds without computing (with the GIL released):
-    # in a test, that wait is the test's; in the thread, the tests go on meanwhile.
+    # No cyclic garbage collection in a TensorFlow test process. In the xdist suite a
+    # collection that frees the models, datasets and functions of earlier tests can wait for
+    # tens of seconds without computing, in whichever test triggers it. With the collector off
+    # those waits are gone; the objects in reference cycles stay until the worker exits.
     import gc
-    import time
-
-    def _collect_in_background():
-        while True:
-            time.sleep(20)
-            with _COLLECTING:
-                gc.collect()
 
     gc.disable()
-    threading.Thread(target=_collect_in_background, name="gc", daemon=True).start()
-
-
-@pytest.fixture
-def gc_paused():
-    """For a test that calls `gc.collect()` itself (TensorFlow backend): no background
-    collection runs during the test (one that is running is waited for), and the objects of
-    earlier tests are frozen, so the test's collections look at its own objects only."""
-    import gc
-
-    with _COLLECTING:
-        gc.freeze()
-        try:
-            yield
-        finally:
-            gc.unfreeze()
 
 
 @pytest.fixture(autouse=True)
