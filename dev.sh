@@ -28,7 +28,7 @@ apt_install() {
 }
 
 setup() {
-  local py stamp want
+  local py stamp want apt_pid="" missing=()
   py=$(find_python) || die "Python 3.11 not found: install python3.11 (Debian: apt-get install python3.11 python3.11-venv) or set PYTHON=/path/to/python3.11"
   if [[ ! -x "$VENV/bin/python" ]]; then
     "$py" -m venv "$VENV" 2>/dev/null || {
@@ -37,23 +37,41 @@ setup() {
       "$py" -m venv "$VENV"
     }
   fi
-  # The GAN's offline default dataset (IDX files in /usr/share/datasets/fashion-mnist/).
-  if [[ ! -d /usr/share/datasets/fashion-mnist ]]; then
-    apt_install dataset-fashion-mnist ||
-      echo "dev.sh: could not apt-get install dataset-fashion-mnist; gan.train needs it" >&2
-  fi
-  # Headless Chromium and its WebDriver for the dashboard's browser tests (tests/dashboard/).
-  if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
-    apt_install chromium chromium-driver ||
-      echo "dev.sh: could not apt-get install chromium chromium-driver; the browser tests will be skipped" >&2
+  # The GAN's offline default dataset (IDX files in /usr/share/datasets/fashion-mnist/), and
+  # headless Chromium and its WebDriver for the dashboard's browser tests (tests/dashboard/).
+  [[ -d /usr/share/datasets/fashion-mnist ]] || missing+=(dataset-fashion-mnist)
+  [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] || missing+=(chromium chromium-driver)
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    if [[ $(id -u) -eq 0 ]]; then
+      # As root nothing asks for a password: apt works beside the Python install below.
+      apt_install "${missing[@]}" >/dev/null &
+      apt_pid=$!
+    else
+      apt_install "${missing[@]}" || apt_failed "${missing[@]}"
+    fi
   fi
   stamp="$VENV/.installed"
   want=$(cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e '.[test]'
+    # uv installs the same versions as pip (the same resolution of setup.cfg) in a third of
+    # the time, mostly by not compiling every module to bytecode up front; pip if uv is
+    # out of reach.
+    if "$VENV/bin/python" -m pip install -q uv 2>/dev/null; then
+      "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" -e '.[test]'
+    else
+      "$VENV/bin/python" -m pip install -q --upgrade pip
+      "$VENV/bin/python" -m pip install -q -e '.[test]'
+    fi
     echo "$want" > "$stamp"
   fi
+  if [[ -n "$apt_pid" ]]; then
+    wait "$apt_pid" || apt_failed "${missing[@]}"
+  fi
+}
+
+apt_failed() {
+  echo "dev.sh: could not apt-get install $*; gan.train needs dataset-fashion-mnist, and" \
+       "the browser tests are skipped without chromium and chromium-driver" >&2
 }
 
 cmd=${1:-}
