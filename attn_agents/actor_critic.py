@@ -88,7 +88,8 @@ class ActorCritic(keras.Model):
             self.tokenizer, self.layout, self.blocks, self.pooling = None, None, [], None
             self.torso = _dense(d, np.sqrt(2), "tanh", name="torso")
         self.memory = (TemporalMemory(d, config.num_heads, config.ff_dim, config.memory,
-                                      gate=config.memory_gate, name="memory")
+                                      gate=config.memory_gate, read=config.memory_read,
+                                      name="memory")
                        if config.memory else None)
         self.actor_hidden = _dense(d, np.sqrt(2), "tanh", name="actor_hidden")
         self.actor_out = _dense(self.action_size, 0.01, name="actor_out")

@@ -6,6 +6,7 @@ from attn_core.config_checks import require_positive_ints
 
 POLICIES = ("attention", "mlp")
 MEMORY_GATES = ("none", "gru")
+MEMORY_READS = ("softmax", "sigmoid")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +25,10 @@ class PolicyConfig:
         memory_gate: With memory: the memory block's residual connections: none (plain
             additions) or gru (GTrXL's GRU-type gates, Parisotto et al. 2020, which start
             near the identity and can make long trainings steadier).
+        memory_read: With memory: how a step weighs its window: softmax (weights that sum
+            to one, so the read is an average over the matching steps) or sigmoid (each
+            weight on its own, so the read is a sum that grows with how many steps match,
+            a count; sigmoid attention, Ramapuram et al. 2024, with a bias of -log K).
         patch_size: Side of the non-overlapping square patches of image observations.
         log_std_init: Initial state-independent log-std of continuous actions.
     """
@@ -35,6 +40,7 @@ class PolicyConfig:
     ff_dim: int = 128
     memory: int = 0
     memory_gate: str = "none"
+    memory_read: str = "softmax"
     patch_size: int = 8
     log_std_init: float = 0.0
 
@@ -53,6 +59,12 @@ class PolicyConfig:
         if self.memory_gate != "none" and not self.memory:
             raise ValueError(f"Expected `memory` > 0 with `memory_gate`={self.memory_gate!r} "
                              "(it gates the memory block). Received: memory=0")
+        if self.memory_read not in MEMORY_READS:
+            raise ValueError(f"Expected `memory_read` to be one of {MEMORY_READS}. "
+                             f"Received: memory_read={self.memory_read!r}")
+        if self.memory_read != "softmax" and not self.memory:
+            raise ValueError(f"Expected `memory` > 0 with `memory_read`={self.memory_read!r} "
+                             "(it is how the memory reads its window). Received: memory=0")
         if self.d_model % self.num_heads:
             raise ValueError(f"Expected `d_model` to be divisible by `num_heads`. "
                              f"Received: d_model={self.d_model}, num_heads={self.num_heads}")

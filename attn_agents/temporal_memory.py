@@ -1,11 +1,13 @@
 """`TemporalMemory`: attention of each step's summary over the window of its last K steps."""
 
+import math
+
 import keras
 from keras import ops
 
 import attn_core
 from attn_agents.gru_gate import GRUGate
-from attn_agents.policy_config import MEMORY_GATES
+from attn_agents.policy_config import MEMORY_GATES, MEMORY_READS
 
 
 def memory_windows(summaries, episode_starts, num_queries, memory):
@@ -58,6 +60,9 @@ class TemporalMemory(keras.layers.Layer):
         ff_dim: Feed-forward width.
         memory: K, the window length.
         gate: One of `MEMORY_GATES`: "none" (plain residual additions) or "gru".
+        read: One of `MEMORY_READS`: "softmax" (the weights over the window sum to one) or
+            "sigmoid" (each weight `sigmoid(q·k - log K)` on its own, so the read is a sum
+            that can count the matching steps; Ramapuram et al. 2024).
 
     Call arguments:
         queries: [B, D], the current steps' summaries.
@@ -69,16 +74,21 @@ class TemporalMemory(keras.layers.Layer):
         `(outputs, weights)`: [B, D] and [B, K], weights averaged over heads.
 
     Raises:
-        ValueError: If `gate` is not one of `MEMORY_GATES`.
+        ValueError: If `gate` is not one of `MEMORY_GATES` or `read` not one of
+            `MEMORY_READS`.
     """
 
-    def __init__(self, d_model, num_heads, ff_dim, memory, gate="none", **kwargs):
+    def __init__(self, d_model, num_heads, ff_dim, memory, gate="none", read="softmax",
+                 **kwargs):
         super().__init__(**kwargs)
         if gate not in MEMORY_GATES:
             raise ValueError(f"Expected `gate` to be one of {MEMORY_GATES}. "
                              f"Received: gate={gate!r}")
+        if read not in MEMORY_READS:
+            raise ValueError(f"Expected `read` to be one of {MEMORY_READS}. "
+                             f"Received: read={read!r}")
         self.d_model, self.num_heads, self.ff_dim = d_model, num_heads, ff_dim
-        self.memory, self.gate = memory, gate
+        self.memory, self.gate, self.read = memory, gate, read
         self.query_norm = keras.layers.LayerNormalization(name="query_norm",
                                                           dtype=self.dtype_policy)
         self.key_norm = keras.layers.LayerNormalization(name="key_norm", dtype=self.dtype_policy)
@@ -106,6 +116,13 @@ class TemporalMemory(keras.layers.Layer):
 
     def call(self, queries, windows, mask):
         keys = self.key_norm(windows) + ops.cast(self.position, self.compute_dtype)  # [B,K,D]
+        if self.read == "sigmoid":
+            (w_q, w_k, w_v), (b_q, b_k, b_v) = self.attention.projection_weights()
+            q, k, v = (ops.matmul(x, w) for x, w in ((self.query_norm(queries), w_q),
+                                                      (keys, w_k), (keys, w_v)))
+            if b_q is not None:
+                q, k, v = q + b_q, k + b_k, v + b_v
+            return self._finish(queries, *self._sigmoid_read(q, k, v, mask))
         out, scores = self.attention(self.query_norm(queries[:, None]), keys,
                                      attention_mask=mask[:, None, :],
                                      return_attention_scores=True)  # [B,1,D], [B,N,1,K]
@@ -148,10 +165,39 @@ class TemporalMemory(keras.layers.Layer):
             q = ops.matmul(self.query_norm(queries), w_q)
             if b_q is not None:
                 q = q + b_q
+            if self.read == "sigmoid":
+                return self._finish(queries, *self._sigmoid_read(q, keys, values,
+                                                                 ops.reshape(mask, (-1, k))))
             out, scores = self.attention.attend_projected(
                 q[:, None], keys, values, attention_mask=ops.reshape(mask, (-1, 1, k)),
                 return_attention_scores=True)  # [B*L, 1, D], [B*L, N, 1, K]
             return self._finish(queries, out, scores)
+
+    def _sigmoid_read(self, q, k, v, mask):
+        """Sigmoid attention of projected queries [B, N·Dk] (scale included) over projected
+        keys and values [B, K, N·Dk], [B, K, N·Dv] with bool mask [B, K]: each weight
+        `sigmoid(q·k - log K)` on its own, so the read sums the matching steps' values.
+
+        Returns `(out, weights)`: [B, 1, D] through the output projection, and [B, N, 1, K].
+        """
+        n, k_len = self.num_heads, self.memory
+        dtype = self.compute_dtype
+        qh = ops.reshape(q, (-1, n, 1, q.shape[-1] // n))  # [B, N, 1, Dk]
+        kh = ops.transpose(ops.reshape(k, (-1, k_len, n, k.shape[-1] // n)),
+                           (0, 2, 3, 1))  # [B, N, Dk, K]
+        vh = ops.transpose(ops.reshape(v, (-1, k_len, n, v.shape[-1] // n)),
+                           (0, 2, 1, 3))  # [B, N, K, Dv]
+        scores = ops.matmul(ops.cast(qh, "float32"), ops.cast(kh, "float32"))  # [B,N,1,K]
+        weights = ops.sigmoid(scores - math.log(k_len)) * ops.cast(
+            mask[:, None, None, :], "float32")
+        weights = ops.cast(weights, dtype)
+        context = ops.matmul(weights, vh)  # [B, N, 1, Dv]
+        context = ops.reshape(ops.transpose(context, (0, 2, 1, 3)), (-1, 1, n * vh.shape[-1]))
+        kernel, bias = self.attention.output_weights()
+        out = ops.matmul(context, kernel)
+        if bias is not None:
+            out = out + bias
+        return out, weights
 
     def _finish(self, queries, out, scores):
         """The residual (or gate) around the attention's output [B, 1, D], the feed-forward
@@ -165,4 +211,4 @@ class TemporalMemory(keras.layers.Layer):
     def get_config(self):
         return super().get_config() | {"d_model": self.d_model, "num_heads": self.num_heads,
                                        "ff_dim": self.ff_dim, "memory": self.memory,
-                                       "gate": self.gate}
+                                       "gate": self.gate, "read": self.read}

@@ -47,7 +47,7 @@ from absl import flags  # noqa: E402
 
 from attn_agents import model_dir as agent_dir  # noqa: E402
 from attn_agents.env_config import EnvConfig  # noqa: E402
-from attn_agents.policy_config import MEMORY_GATES, POLICIES, PolicyConfig  # noqa: E402
+from attn_agents.policy_config import MEMORY_GATES, MEMORY_READS, POLICIES, PolicyConfig  # noqa: E402
 from attn_agents.ppo_config import PPOConfig, rollout_sizes  # noqa: E402
 from attn_core import cli  # noqa: E402
 from attn_core import flags as common_flags  # noqa: E402
@@ -74,7 +74,8 @@ def define_flags(flag_values: flags.FlagValues = FLAGS) -> None:
     bounds = {name: (1, None) for name in POSITIVE} | {"log_std_init": (None, None)}
     common_flags.define_config_flags(EnvConfig, flag_values, bounds=bounds)
     common_flags.define_config_flags(PolicyConfig, flag_values,
-                                     enums={"policy": POLICIES, "memory_gate": MEMORY_GATES},
+                                     enums={"policy": POLICIES, "memory_gate": MEMORY_GATES,
+                                            "memory_read": MEMORY_READS},
                                      bounds=bounds)
     common_flags.define_config_flags(PPOConfig, flag_values, bounds=bounds)
     if "progress" not in flag_values:

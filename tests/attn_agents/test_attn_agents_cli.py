@@ -51,12 +51,14 @@ if NESTED_ID not in gym.registry:
     (["--policy=mlp", "--memory=4"], ["Expected --memory=0 with --policy=mlp", "memory=4"]),
     (["--memory_gate=gru"], ["`memory` > 0 with `memory_gate`='gru'", "memory=0"]),
     (["--memory=4", "--memory_gate=lstm"], ["--memory_gate"]),
+    (["--memory_read=sigmoid"], ["`memory` > 0 with `memory_read`='sigmoid'", "memory=0"]),
+    (["--memory=4", "--memory_read=sum"], ["--memory_read"]),
     (["--strategy=multi_worker", "--model_dir="], ["Expected --model_dir with --strategy"]),
     (["stray"], ["unexpected arguments: stray"]),
 ], ids=["unknown_id", "nested_space", "mask_velocity", "previous_action", "normalize_dict",
         "chunk_length", "num_minibatches", "mujoco_missing", "flax_missing", "heads", "bad_value",
         "negative_eval_every", "eval_every_not_a_number", "no_eval_every_episodes", "bad_enum",
-        "memory_with_mlp", "gate_without_memory", "bad_gate",
+        "memory_with_mlp", "gate_without_memory", "bad_gate", "read_without_memory", "bad_read",
         "multi_worker_without_dir", "stray_argument"])
 def test_train_errors_are_one_line_and_leave_no_directory(tmp_path, args, fragments):
     model_dir = tmp_path / "new"

@@ -1,5 +1,5 @@
 """The temporal memory: reset at episode starts, the same memory in acting and training,
-and its GTrXL gate."""
+its GTrXL gate and its sigmoid read."""
 
 import json
 
@@ -86,13 +86,14 @@ def test_training_chunks_recompute_the_memory_used_while_acting():
                                atol=1e-5)
 
 
-@pytest.mark.parametrize("gate, jit_compile", [("none", False), ("none", True),
-                                               ("gru", False)])
-def test_attend_sequence_equals_the_block_over_each_window(gate, jit_compile):
+@pytest.mark.parametrize("gate, read, jit_compile", [
+    ("none", "softmax", False), ("none", "softmax", True), ("gru", "softmax", False),
+    ("none", "sigmoid", False), ("none", "sigmoid", True)])
+def test_attend_sequence_equals_the_block_over_each_window(gate, read, jit_compile):
     """The training path (keys normed and projected once per step) computes the block over
     each query's window (`call`, as acting does): outputs, weights and gradients."""
     keras.utils.set_random_seed(0)
-    layer = TemporalMemory(16, 2, 16, 3, gate=gate)
+    layer = TemporalMemory(16, 2, 16, 3, gate=gate, read=read)
     rng = np.random.default_rng(0)
     summaries = tf.constant(rng.normal(size=(2, 6, 16)), tf.float32)
     starts = tf.constant(np.array([[1, 0, 0, 1, 0, 0], [0, 0, 1, 0, 0, 0]], bool))
@@ -213,3 +214,34 @@ def test_memory_gate_config_round_trip_and_old_directories(tmp_path):
     assert agent_dir.read_saved(tmp_path)["memory_gate"] == "none"
     with pytest.raises(ValueError, match="`memory` > 0 with `memory_gate`='gru'"):
         PolicyConfig(memory_gate="gru")
+
+
+def test_sigmoid_read_is_a_sum_that_counts_the_matching_steps(tmp_path):
+    """`read="sigmoid"`: each weight is sigmoid(q·k - log K) on its own, so the read sums
+    the visible steps' values, and n steps that match alike read n times one of them (a
+    softmax read would give the same for every n)."""
+    keras.utils.set_random_seed(0)
+    layer = TemporalMemory(4, 2, 8, 4, read="sigmoid")
+    layer(np.zeros((1, 4), "float32"), np.zeros((1, 4, 4), "float32"), np.ones((1, 4), bool))
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.normal(size=shape).astype("float32") for shape in
+               ((3, 4), (3, 4, 4), (3, 4, 4)))  # [B, N·Dk], [B, K, N·Dk], [B, K, N·Dv]
+    mask = np.array([[1, 1, 1, 1], [0, 1, 1, 1], [0, 0, 0, 1]], bool)
+    out, weights = layer._sigmoid_read(q, k, v, mask)  # [B, 1, D], [B, N, 1, K]
+    scores = np.einsum("bnd,bknd->bnk", q.reshape(3, 2, 2), k.reshape(3, 4, 2, 2))
+    expected = mask[:, None, :] / (1 + np.exp(-(scores - np.log(4))))  # [B, N, K]
+    context = np.einsum("bnk,bknd->bnd", expected, v.reshape(3, 4, 2, 2)).reshape(3, 4)
+    kernel, bias = (np.asarray(w) for w in layer.attention.output_weights())
+    np.testing.assert_allclose(weights[:, :, 0], expected, atol=1e-6)
+    np.testing.assert_allclose(out[:, 0], context @ kernel + bias, rtol=1e-5, atol=1e-5)
+    same = np.repeat(k[:1, :1], 4, axis=1), np.repeat(v[:1, :1], 4, axis=1)  # [1, 4, 4] each
+    reads = [np.asarray(layer._sigmoid_read(q[:1], *same, np.arange(4)[None] >= 4 - n)[0])
+             - bias for n in (1, 2, 3)]
+    np.testing.assert_allclose(reads[1], 2 * reads[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(reads[2], 3 * reads[0], rtol=1e-5, atol=1e-6)
+    assert TemporalMemory.from_config(layer.get_config()).read == "sigmoid"
+    policy = PolicyConfig(d_model=16, num_heads=2, ff_dim=16, memory=3, memory_read="sigmoid")
+    agent_dir.save_configs(tmp_path, EnvConfig(), policy, PPOConfig())
+    assert agent_dir.load_configs(tmp_path)[1] == policy
+    with pytest.raises(ValueError, match="Received: read='sum'"):
+        TemporalMemory(16, 2, 16, 3, read="sum")
