@@ -53,18 +53,18 @@ class PolicyConfig:
         if isinstance(self.memory, bool) or not isinstance(self.memory, int) or self.memory < 0:
             raise ValueError(f"Expected `memory` to be a non-negative integer. "
                              f"Received: memory={self.memory!r}")
-        if self.memory_gate not in MEMORY_GATES:
-            raise ValueError(f"Expected `memory_gate` to be one of {MEMORY_GATES}. "
-                             f"Received: memory_gate={self.memory_gate!r}")
-        if self.memory_gate != "none" and not self.memory:
-            raise ValueError(f"Expected `memory` > 0 with `memory_gate`={self.memory_gate!r} "
-                             "(it gates the memory block). Received: memory=0")
-        if self.memory_read not in MEMORY_READS:
-            raise ValueError(f"Expected `memory_read` to be one of {MEMORY_READS}. "
-                             f"Received: memory_read={self.memory_read!r}")
-        if self.memory_read != "softmax" and not self.memory:
-            raise ValueError(f"Expected `memory` > 0 with `memory_read`={self.memory_read!r} "
-                             "(it is how the memory reads its window). Received: memory=0")
+        # Options of the memory block: each one of its choices, and the first (the plain
+        # block) unless there is a memory.
+        for name, choices, role in (("memory_gate", MEMORY_GATES, "it gates the memory block"),
+                                    ("memory_read", MEMORY_READS,
+                                     "it is how the memory reads its window")):
+            value = getattr(self, name)
+            if value not in choices:
+                raise ValueError(f"Expected `{name}` to be one of {choices}. "
+                                 f"Received: {name}={value!r}")
+            if value != choices[0] and not self.memory:
+                raise ValueError(f"Expected `memory` > 0 with `{name}`={value!r} ({role}). "
+                                 "Received: memory=0")
         if self.d_model % self.num_heads:
             raise ValueError(f"Expected `d_model` to be divisible by `num_heads`. "
                              f"Received: d_model={self.d_model}, num_heads={self.num_heads}")
