@@ -108,11 +108,8 @@ case "$cmd" in
     # optimizations are what costs; without them the pass takes 187 CPU-s instead of 317, and
     # these tiny programs hardly run slower. Only here: the TensorFlow pass trains its agents
     # under XLA, and a tiny learning test may take another path when the rounding changes.
-    # At a lower priority (nice 10): the TensorFlow pass decides the wall time, and each of
-    # its workers computes on one core at most, so the JAX pass should take the cores only
-    # when a worker leaves one idle, not a third of both from the start.
     XLA_FLAGS="$XLA_FLAGS --xla_backend_optimization_level=0" KERAS_BACKEND=jax \
-      nice -n 10 "$VENV/bin/python" -m pytest -q -n 0 -m backend_neutral tests/layers "$@" \
+      "$VENV/bin/python" -m pytest -q -n 0 -m backend_neutral tests/layers "$@" \
       >"$jax_log" 2>&1 &
     jax_pid=$!
     trap 'kill "$jax_pid" 2>/dev/null || true; rm -f "$jax_log"' EXIT
