@@ -104,10 +104,11 @@ case "$cmd" in
     export XLA_FLAGS="${XLA_FLAGS:---xla_cpu_multi_thread_eigen=false}"
     jax_log=$(mktemp)
     # Most of the JAX pass is XLA compiling the small programs JAX runs eagerly (one per
-    # primitive and shape, one per weight initializer): 210 of its 330 CPU-s. LLVM's
-    # optimizations are what costs; without them the pass takes 187 CPU-s instead of 317, and
-    # these tiny programs hardly run slower. Only here: the TensorFlow pass trains its agents
-    # under XLA, and a tiny learning test may take another path when the rounding changes.
+    # primitive and shape, one per weight initializer): 210 of its 330 CPU-s. Most of a
+    # compile is XLA's backend optimization; without it the pass takes 187 CPU-s instead
+    # of 317, and these tiny programs hardly run slower. Only here: the TensorFlow pass
+    # trains its agents under XLA, and a tiny learning test may take another path when the
+    # rounding changes.
     XLA_FLAGS="$XLA_FLAGS --xla_backend_optimization_level=0" KERAS_BACKEND=jax \
       "$VENV/bin/python" -m pytest -q -n 0 -m backend_neutral tests/layers "$@" \
       >"$jax_log" 2>&1 &
