@@ -12,6 +12,7 @@ from keras import ops
 from attn_agents.attention_block import AttentionBlock
 from attn_agents.attention_pooling import AttentionPooling
 from attn_agents.discrete_tokenizer import DiscreteTokenizer
+from attn_agents.episode_step import split_time, split_time_obs
 from attn_agents.multi_categorical import multi_categorical
 from attn_agents.policy_config import PolicyConfig
 from attn_agents.temporal_memory import TemporalMemory
@@ -42,9 +43,11 @@ class ActorCritic(keras.Model):
 
     Attention policy: the observation becomes tokens (`tokenizer_factory`), goes through
     `attention_layers` pre-LN self-attention blocks and is pooled by a learned query into the
-    summary. MLP policy: the flattened observation through one tanh layer. With `memory=K`,
-    a `TemporalMemory` block lets each step attend over the summaries of its last K steps.
-    Actor and critic heads each have one tanh hidden layer of width D.
+    summary; the episode's time (an `EpisodeTime` component, `--episode_step`), projected, is
+    added to the summary instead of becoming a token. MLP policy: the flattened observation
+    through one tanh layer. With `memory=K`, a `TemporalMemory` block lets each step attend
+    over the summaries of its last K steps. Actor and critic heads each have one tanh hidden
+    layer of width D.
 
     Letters: B batch, T tokens, L query steps, S memory steps, D width, A action size (the
     logits of all components for MultiDiscrete actions).
@@ -77,10 +80,16 @@ class ActorCritic(keras.Model):
             self.action_shape = (self.action_size,)
         self.action_dtype = np.int64 if self.discrete or self.multi_discrete else np.float32
         d = config.d_model
-        self.wrap_obs = isinstance(observation_space, gym.spaces.Box) and len(
-            observation_space.shape) == 2
+        # The time (`--episode_step`) is added to the attention policy's summary, not
+        # tokenized (see `EpisodeStep`); the MLP takes it with the rest.
+        self.time_at, token_space = (split_time(observation_space)
+                                     if config.policy == "attention" else (None, None))
+        self.token_space_is_tuple = isinstance(token_space, gym.spaces.Tuple)
+        self.wrap_obs = isinstance(token_space, gym.spaces.Box) and len(token_space.shape) == 2
+        self.time_projection = (keras.layers.Dense(d, name="time_projection")
+                                if self.time_at is not None else None)
         if config.policy == "attention":
-            self.tokenizer, self.layout = make_tokenizer(observation_space, d, config.patch_size)
+            self.tokenizer, self.layout = make_tokenizer(token_space, d, config.patch_size)
             self.blocks = [AttentionBlock(d, config.num_heads, config.ff_dim, name=f"block_{i}")
                            for i in range(config.attention_layers)]
             self.pooling = AttentionPooling(d, config.num_heads, name="pooling")
@@ -148,6 +157,9 @@ class ActorCritic(keras.Model):
         if self.tokenizer is None:
             x = self.torso(self._flatten(obs, self.observation_space))
             return x, tf.zeros((tf.shape(x)[0], 0))
+        time = None
+        if self.time_at is not None:
+            obs, time = split_time_obs(obs, self.time_at, self.token_space_is_tuple)
         tokens, mask = self.tokenizer({"obs": obs} if self.wrap_obs else obs)  # [B,T,D], [B,T]
         factors = None
         if isinstance(self.tokenizer, VectorTokenizer):  # rank-1 tokens, none of them padding
@@ -162,7 +174,10 @@ class ActorCritic(keras.Model):
             for block in self.blocks:
                 tokens = block(tokens, mask=mask, factors=factors)
                 factors = None
-            return self.pooling(tokens, mask=mask)
+            summary, weights = self.pooling(tokens, mask=mask)
+        if time is not None:  # [B, 2F] -> [B, D]
+            summary = summary + self.time_projection(time)
+        return summary, weights
 
     def remember(self, queries, windows, mask):
         """Temporal attention: queries [B, D], windows [B, K, D], mask bool [B, K].

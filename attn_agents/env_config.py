@@ -18,9 +18,10 @@ class EnvConfig:
         previous_action: POPGym only: add the previous action and a first-step flag to each
             observation (popgym's PreviousAction and Antialias wrappers), as the POPGym
             paper's runs do; MineSweeper, Battleship, Concentration and the bandit need it.
-        episode_step: Add the step's index in its episode (a learned embedding per index),
-            for attention memory on tasks whose answer depends on the time (Decision
-            Transformer's timestep embedding); needs a known episode limit.
+        episode_step: Add the step's time in its episode (sines and cosines of its index,
+            as a Transformer encodes positions), for attention memory on tasks whose answer
+            depends on the time (Decision Transformer's timestep embedding); needs a known
+            episode limit.
     """
 
     env_id: str = "CartPole-v1"

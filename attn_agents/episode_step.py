@@ -1,4 +1,4 @@
-"""`EpisodeStep`: the step's index in its episode, as one more observation component."""
+"""`EpisodeStep`: the step's time in its episode, as one more observation component."""
 
 import gymnasium as gym
 import numpy as np
@@ -15,15 +15,79 @@ def episode_limit(env: gym.Env) -> int | None:
             or getattr(env.unwrapped, "max_steps", None))
 
 
+FREQUENCIES = 8
+
+
+def step_features(step, limit):
+    """Sines and cosines of the step index `t` at `FREQUENCIES` periods, geometric from 4
+    steps to `2 * limit` (the Transformer's position encoding, laid over one episode).
+
+    Args:
+        step: int [...], indices from 0.
+        limit: The episode limit.
+
+    Returns:
+        float32 [..., 2 * FREQUENCIES]: `sin(w_i t)` then `cos(w_i t)`.
+    """
+    periods = 4.0 * (max(limit, 2) / 2.0) ** (np.arange(FREQUENCIES) / (FREQUENCIES - 1))
+    angles = np.asarray(step, np.float64)[..., None] * (2 * np.pi / periods)
+    return np.concatenate([np.sin(angles), np.cos(angles)], axis=-1).astype(np.float32)
+
+
+class EpisodeTime(gym.spaces.Box):
+    """The space of `step_features`: a Box the attention policy recognizes as the time."""
+
+    def __init__(self):
+        super().__init__(-1.0, 1.0, (2 * FREQUENCIES,), np.float32)
+
+
+def split_time(space: gym.Space):
+    """Where an observation of `space` carries the time, and the space of the rest.
+
+    Returns:
+        `(where, rest)`: None and `space` when it holds no `EpisodeTime`; else the Tuple index
+        or Dict key of the time, and the space without it (a Tuple of one component becomes
+        that component).
+    """
+    if isinstance(space, gym.spaces.Tuple):
+        where = [i for i, sub in enumerate(space.spaces) if isinstance(sub, EpisodeTime)]
+        if where:
+            rest = [sub for i, sub in enumerate(space.spaces) if i != where[0]]
+            return where[0], rest[0] if len(rest) == 1 else gym.spaces.Tuple(rest)
+    if isinstance(space, gym.spaces.Dict):
+        where = [k for k, sub in space.spaces.items() if isinstance(sub, EpisodeTime)]
+        if where:
+            return where[0], gym.spaces.Dict({k: sub for k, sub in space.spaces.items()
+                                              if k != where[0]})
+    return None, space
+
+
+def split_time_obs(obs, where, rest_is_tuple):
+    """`(rest, time)` of a batch of observations, `where` from `split_time` (not None)."""
+    if isinstance(obs, dict):
+        return {k: v for k, v in obs.items() if k != where}, obs[where]
+    rest = [x for i, x in enumerate(obs) if i != where]
+    return (tuple(rest) if rest_is_tuple else rest[0]), obs[where]
+
+
 class EpisodeStep(gym.ObservationWrapper):
-    """Adds the index of the current step in its episode (0 at reset) to each observation.
+    """Adds the time of the current step in its episode (step 0 at reset) to each observation.
 
     A recurrent memory can count its steps; attention over a window of past steps sees only
     how far back each of them lies, not where the episode began. Tasks that ask for the card
     seen so many steps ago *as a function of the time* (POPGym's Autoencode recites in
-    reverse, so its j-th answer lies 2j + 1 steps back) need the time itself, as Decision
-    Transformer embeds each step's timestep. The index is a `Discrete(limit + 1)` component,
-    so the attention policy gives each step a learned embedding (and the MLP a one-hot).
+    reverse, so its j-th answer lies 2j steps back) need the time itself, as Decision
+    Transformer embeds each step's timestep.
+
+    The time is `step_features(t, limit)`, an `EpisodeTime` component (a Box) that the
+    attention policy projects and adds to the step's summary, as a Transformer adds position
+    encodings to its token embeddings, rather than a `Discrete` index with a learned
+    embedding per index pooled as one more token: products of sines of `t` and of `s` are
+    a fixed linear map away from `cos(w (t + s - c))`, so one pair of query and key
+    projections can learn "attend to the step at `c - t`" for every `t` at once, where a
+    table learns each index from the few times it is seen (once an episode). Added to the
+    summary, the time does not compete with the observation's tokens for the pooling's
+    weights. docs/agents/memory.md compares the choices on Autoencode.
 
     A Tuple observation gains a last element; a Dict one the key "episode_step"; any other
     becomes `Tuple((observation, step))`.
@@ -45,7 +109,7 @@ class EpisodeStep(gym.ObservationWrapper):
                            f"{env.spec.id if env.spec else env!r} without one")
         super().__init__(env)
         self.limit = int(limit)
-        step = gym.spaces.Discrete(self.limit + 1)
+        step = EpisodeTime()
         space = env.observation_space
         if isinstance(space, gym.spaces.Tuple):
             self.observation_space = gym.spaces.Tuple((*space.spaces, step))
@@ -64,7 +128,7 @@ class EpisodeStep(gym.ObservationWrapper):
         return super().step(action)
 
     def observation(self, observation):
-        step = np.int64(min(self._step, self.limit))
+        step = step_features(min(self._step, self.limit), self.limit)
         if isinstance(self.env.observation_space, gym.spaces.Tuple):
             return (*observation, step)
         if isinstance(self.env.observation_space, gym.spaces.Dict):
