@@ -163,11 +163,13 @@ def main(argv, flag_values: flags.FlagValues = FLAGS):
 
             step = len(observations) // 2
             obs = observations[step]
-            picture = obs.get("image") if isinstance(obs, dict) else obs
+            # Only an image is drawn; a Tuple's components (of mixed shapes) are not one.
+            picture = (obs.get("image") if isinstance(obs, dict)
+                       else None if isinstance(obs, tuple | list) else obs)
             path = save_agent_attention(
                 plot, model.layout, token_w[step],
                 memory_w[step] if policy_config.memory else None,
-                observation=np.asarray(picture),
+                observation=None if picture is None else np.asarray(picture),
                 title=f"{env_config.env_id}, step {step} of {len(observations)}")
             print(f"attention plot: {path}")
             if policy_config.memory and len(memory_w) >= policy_config.memory:

@@ -186,3 +186,22 @@ def test_the_mlp_takes_the_time_as_an_input_and_no_projection_is_made():
     # 2 + 4 + 4 + 2 one-hot inputs and the 16 time features.
     assert model.torso.kernel.shape == (12 + 2 * FREQUENCIES, 16)
     env.close()
+
+
+def test_a_memory_policy_with_the_time_trains_reloads_and_plots(tmp_path):
+    """Train, reload and draw a policy whose observation is a Tuple with the time (a Box
+    among Discretes: no image to draw, and a summary with the projected time added)."""
+    model_dir = tmp_path / "run"
+    result = run_tool("attn_agents.train", f"--model_dir={model_dir}",
+                      "--env_id=popgym-AutoencodeEasy-v0", "--episode_step", "--memory=4",
+                      "--d_model=16", "--num_heads=2", "--ff_dim=16", "--num_envs=2",
+                      "--num_steps=16", "--chunk_length=8", "--update_epochs=1",
+                      "--total_timesteps=64", "--eval_episodes=1", "--nojit_compile",
+                      "--noprogress")
+    assert result.returncode == 0, result.stderr[-3000:]
+    plot = tmp_path / "attention.png"
+    result = run_tool("attn_agents.evaluate", f"--model_dir={model_dir}", "--episodes=1",
+                      f"--attention_plot={plot}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "popgym-AutoencodeEasy-v0" in result.stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
