@@ -84,7 +84,6 @@ class ActorCritic(keras.Model):
         # tokenized (see `EpisodeStep`); the MLP takes it with the rest.
         self.time_at, token_space = (split_time(observation_space)
                                      if config.policy == "attention" else (None, None))
-        self.token_space_is_tuple = isinstance(token_space, gym.spaces.Tuple)
         self.wrap_obs = isinstance(token_space, gym.spaces.Box) and len(token_space.shape) == 2
         self.time_projection = (keras.layers.Dense(d, name="time_projection")
                                 if self.time_at is not None else None)
@@ -159,7 +158,7 @@ class ActorCritic(keras.Model):
             return x, tf.zeros((tf.shape(x)[0], 0))
         time = None
         if self.time_at is not None:
-            obs, time = split_time_obs(obs, self.time_at, self.token_space_is_tuple)
+            obs, time = split_time_obs(obs, self.time_at)
         tokens, mask = self.tokenizer({"obs": obs} if self.wrap_obs else obs)  # [B,T,D], [B,T]
         factors = None
         if isinstance(self.tokenizer, VectorTokenizer):  # rank-1 tokens, none of them padding

@@ -18,9 +18,15 @@ def episode_limit(env: gym.Env) -> int | None:
 FREQUENCIES = 8
 
 
+def step_periods(limit):
+    """The `FREQUENCIES` periods of `step_features`, in steps: geometric from 4 to
+    `2 * limit`, float64 [FREQUENCIES]."""
+    return 4.0 * (max(limit, 2) / 2.0) ** (np.arange(FREQUENCIES) / (FREQUENCIES - 1))
+
+
 def step_features(step, limit):
-    """Sines and cosines of the step index `t` at `FREQUENCIES` periods, geometric from 4
-    steps to `2 * limit` (the Transformer's position encoding, laid over one episode).
+    """Sines and cosines of the step index `t` at the `step_periods(limit)` (the
+    Transformer's position encoding, laid over one episode).
 
     Args:
         step: int [...], indices from 0.
@@ -29,8 +35,7 @@ def step_features(step, limit):
     Returns:
         float32 [..., 2 * FREQUENCIES]: `sin(w_i t)` then `cos(w_i t)`.
     """
-    periods = 4.0 * (max(limit, 2) / 2.0) ** (np.arange(FREQUENCIES) / (FREQUENCIES - 1))
-    angles = np.asarray(step, np.float64)[..., None] * (2 * np.pi / periods)
+    angles = np.asarray(step, np.float64)[..., None] * (2 * np.pi / step_periods(limit))
     return np.concatenate([np.sin(angles), np.cos(angles)], axis=-1).astype(np.float32)
 
 
@@ -62,12 +67,13 @@ def split_time(space: gym.Space):
     return None, space
 
 
-def split_time_obs(obs, where, rest_is_tuple):
-    """`(rest, time)` of a batch of observations, `where` from `split_time` (not None)."""
+def split_time_obs(obs, where):
+    """`(rest, time)` of a batch of observations, `where` from `split_time` (not None); the
+    rest takes the form of `split_time`'s rest space."""
     if isinstance(obs, dict):
         return {k: v for k, v in obs.items() if k != where}, obs[where]
     rest = [x for i, x in enumerate(obs) if i != where]
-    return (tuple(rest) if rest_is_tuple else rest[0]), obs[where]
+    return (rest[0] if len(rest) == 1 else tuple(rest)), obs[where]
 
 
 class EpisodeStep(gym.ObservationWrapper):

@@ -163,13 +163,11 @@ def main(argv, flag_values: flags.FlagValues = FLAGS):
 
             step = len(observations) // 2
             obs = observations[step]
-            # Only an image is drawn; a Tuple's components (of mixed shapes) are not one.
-            picture = (obs.get("image") if isinstance(obs, dict)
-                       else None if isinstance(obs, tuple | list) else obs)
+            picture = obs.get("image") if isinstance(obs, dict) else obs
             path = save_agent_attention(
                 plot, model.layout, token_w[step],
                 memory_w[step] if policy_config.memory else None,
-                observation=None if picture is None else np.asarray(picture),
+                observation=picture,  # made an array only where an image is drawn
                 title=f"{env_config.env_id}, step {step} of {len(observations)}")
             print(f"attention plot: {path}")
             if policy_config.memory and len(memory_w) >= policy_config.memory:

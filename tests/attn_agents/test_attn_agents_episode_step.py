@@ -16,6 +16,7 @@ from attn_agents.episode_step import (
     split_time,
     split_time_obs,
     step_features,
+    step_periods,
 )
 from attn_agents.policy_config import PolicyConfig
 
@@ -42,7 +43,7 @@ if NO_LIMIT_ID not in gym.registry:
     gym.register(NO_LIMIT_ID, entry_point=_NoLimitEnv)
 
 
-TIME = gym.spaces.Box(-1.0, 1.0, (2 * FREQUENCIES,), np.float32)
+TIME = EpisodeTime()
 
 
 def _index(features, limit):
@@ -61,7 +62,7 @@ def test_the_features_tell_every_step_apart_and_a_linear_map_finds_the_mirror_st
     # Why sines: with sin/cos at the same periods, f(t)^T M f(s) = sum_i cos(w_i (t + s - c))
     # for one fixed M, which peaks at s = c - t for every t at once: "the step mirrored about
     # c" is one bilinear form, what a query and a key projection can learn together.
-    c, w = 102, 2 * np.pi / (4.0 * (limit / 2.0) ** (np.arange(FREQUENCIES) / (FREQUENCIES - 1)))
+    c, w = 102, 2 * np.pi / step_periods(limit)
     m = np.zeros((2 * FREQUENCIES, 2 * FREQUENCIES))
     for i, wi in enumerate(w):  # rows (sin wt, cos wt), columns (sin ws, cos ws)
         cos, sin = np.cos(wi * c), np.sin(wi * c)
@@ -147,7 +148,7 @@ def test_split_time_finds_the_time_in_a_tuple_or_a_dict():
     where, rest = split_time(gym.spaces.Dict({"image": box, "episode_step": EpisodeTime()}))
     assert where == "episode_step" and list(rest.spaces) == ["image"]
     obs = (np.zeros((2, 3)), np.ones((2, 16)))
-    rest_obs, time = split_time_obs(obs, 1, rest_is_tuple=False)
+    rest_obs, time = split_time_obs(obs, 1)
     assert rest_obs is obs[0] and time is obs[1]
 
 
