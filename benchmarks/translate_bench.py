@@ -7,6 +7,7 @@ r"""translate benchmarks: each row is a real `python -m translate.train` run.
     python -m benchmarks.translate_bench --suite=keras     # vs the TF tutorial's Keras model
     python -m benchmarks.translate_bench --suite=decode_speed [--model_dir=D]
     python -m benchmarks.translate_bench --suite=aer --minutes=4   # attention AER, built-in
+    python -m benchmarks.translate_bench --suite=heldout   # unseen corpus, vs the tutorial, 25 min
 
 Every run writes its model directory under --root and its metrics.json is
 read back; the script prints one table per suite with the figures and, where
@@ -33,7 +34,8 @@ from benchmarks.bench_utils import QUIET_ENV, print_table, run_module, write_row
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("suite", "builtin",
-                  ["builtin", "variants", "spa", "speed", "keras", "decode_speed", "aer"],
+                  ["builtin", "variants", "spa", "speed", "keras", "decode_speed", "aer",
+                   "heldout"],
                   "Which table.")
 flags.DEFINE_string("root", "runs/bench", "Where the model directories go.")
 flags.DEFINE_float("minutes", None, "Training budget per run (default: the suite's own).")
@@ -43,7 +45,8 @@ flags.DEFINE_list("only", [], "Run only these rows of the suite, e.g. --only=tra
 flags.DEFINE_bool("reuse", False, "Reuse a row's finished model directory instead of training.")
 flags.DEFINE_integer("speed_steps", 300, "speed, keras: training steps per run.",
                      lower_bound=20)
-flags.DEFINE_string("json_out", "", "speed, keras: also write the comparison rows as JSON.")
+flags.DEFINE_string("json_out", "",
+                    "speed, keras, heldout: also write the comparison rows as JSON.")
 flags.DEFINE_list("alphas", ["0.6", "1.0", "1.4"],
                   "spa: beam-5 length penalties tried on the dev split; the best is used on test.")
 flags.DEFINE_list("guided_weights", ["0", "1"],
@@ -64,6 +67,9 @@ AER_TARGET = 0.2  # the issue's target for the default model on the built-in tes
 SPA_BASELINE_BLEU = 39.1  # TF-tutorial design, 30 CPU minutes here (ANCHORS.md)
 SPA_BASELINE_TOKENS = 1400.0
 BUILTIN_TARGET = 95.0
+# The held-out suite's corpus: Multi30k's split sizes, cut from the spa-eng file's longest pairs.
+HELDOUT_SOURCE_PAIRS = 31014
+HELDOUT_DEV, HELDOUT_TEST, HELDOUT_SEED = 1014, 1000, 0
 # Cached against uncached decoding, sentences/s at beam 5 (issue 16).
 DECODE_TARGETS = {("spa-eng test", 5): 2.0, ("long inputs", 5): 4.0}
 
@@ -89,6 +95,32 @@ def spa_splits():
     for split, pairs in (("dev", data.dev), ("test", data.test)):
         (out / f"{split}.src").write_text("".join(s + "\n" for s, _ in pairs), encoding="utf-8")
         (out / f"{split}.ref").write_text("".join(t + "\n" for _, t in pairs), encoding="utf-8")
+    return out
+
+
+def heldout_corpus():
+    """Writes a corpus our defaults were never tuned on, shaped like a small real one.
+
+    eng->spa (the defaults were tuned on spa->eng and the built-in corpus), from the longest
+    HELDOUT_SOURCE_PAIRS pairs of the spa-eng file (it is sorted by length: English of 7-40
+    words, about 10 on average, where the whole file averages 6), as two files a split, with
+    seeded dev and test files disjoint from train on the source side: the shape of Multi30k
+    (29,000 / 1,014 / 1,000 pairs), which a new user brings with its own dev and test files.
+
+    Returns:
+        The directory holding {train,dev,test}.{en,es}.
+    """
+    from translate import corpus
+
+    out = pathlib.Path(FLAGS.root) / "heldout_corpus"
+    pairs = corpus.read_tsv(FLAGS.spa_file)[-HELDOUT_SOURCE_PAIRS:]
+    data = corpus.split_corpus(pairs, dev_size=HELDOUT_DEV, test_size=HELDOUT_TEST,
+                               seed=HELDOUT_SEED)
+    out.mkdir(parents=True, exist_ok=True)
+    for split, split_pairs in (("train", data.train), ("dev", data.dev), ("test", data.test)):
+        for side, lang in ((0, "en"), (1, "es")):
+            (out / f"{split}.{lang}").write_text(
+                "".join(pair[side] + "\n" for pair in split_pairs), encoding="utf-8")
     return out
 
 
@@ -150,6 +182,8 @@ def main(argv):
         decode_speed()
     elif FLAGS.suite == "aer":
         aer_table()
+    elif FLAGS.suite == "heldout":
+        heldout()
     else:
         speed()
 
@@ -195,6 +229,71 @@ def spa():
     table(rows, ["model", "steps", "BLEU greedy", "dev-tuned a", "BLEU beam 5",
                  "beam 5, last 5 averaged", "beam 5, <unk> replaced", "tgt tok/s",
                  f"beam BLEU / {SPA_BASELINE_BLEU}"])
+
+
+def translate_file(model_dir, source, output, beam_width):
+    """Runs translate.translate over a file of sentences; returns the translations."""
+    cmd = [sys.executable, "-m", "translate.translate", f"--model_dir={model_dir}",
+           f"--input_file={source}", f"--output_file={output}", f"--beam_width={beam_width}"]
+    result = subprocess.run(cmd, env=QUIET_ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    if result.returncode:
+        sys.exit(f"translate failed:\n{result.stderr[-3000:]}")
+    return pathlib.Path(output).read_text(encoding="utf-8").splitlines()
+
+
+def heldout():
+    """Issue 16's check on a corpus the defaults were never tuned on (`heldout_corpus`): our
+    run with only the data flags and the time budget, against the TF tutorial's design
+    trained as long on the same machine and the same splits (`keras_nmt_baseline`), run
+    one after the other. Both are scored on the test files, cased and lowercased (the
+    tutorial lowercases its text)."""
+    from benchmarks.keras_nmt_baseline import bleu_scores
+
+    corpus_dir = heldout_corpus()
+    data = [f"--{split}_{side}={corpus_dir / f'{split}.{lang}'}"
+            for split in ("train", "dev", "test") for side, lang in (("src", "en"), ("tgt", "es"))]
+    minutes = FLAGS.minutes or 25
+    root = pathlib.Path(FLAGS.root)
+    references = (corpus_dir / "test.es").read_text(encoding="utf-8").splitlines()
+    ours = run("heldout_ours", *data, minutes=minutes)
+    greedy = bleu_scores(translate_file(root / "heldout_ours", corpus_dir / "test.en",
+                                        root / "heldout_ours" / "test_greedy.txt", 1),
+                         references)
+    beam = bleu_scores((root / "heldout_ours" / "test_translations.txt")
+                       .read_text(encoding="utf-8").splitlines(), references)
+    out = root / "heldout_keras_tutorial.json"
+    tutorial = None
+    if FLAGS.reuse and out.exists():
+        print(f"reusing {out}", flush=True)
+        tutorial = json.loads(out.read_text())
+    else:
+        cmd = [sys.executable, "-m", "benchmarks.keras_nmt_baseline", *data,
+               f"--time_budget_minutes={minutes}", f"--json_out={out}",
+               f"--output_file={root / 'heldout_keras_tutorial.txt'}"]
+        print("$", " ".join(cmd), flush=True)
+        result = subprocess.run(cmd, env=QUIET_ENV, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        if result.returncode:
+            sys.exit(f"keras_nmt_baseline failed:\n{result.stderr[-3000:]}")
+        tutorial = json.loads(out.read_text())
+    print(f"\n{corpus_dir}: eng->spa, 29,000 / 1,014 / 1,000 pairs, {minutes:g} minutes each\n")
+    rows = [[f"ours, default flags ({ours['train_steps']} steps, "
+             f"{ours['tokens_per_second']:,.0f} tgt tok/s)", greedy["bleu"],
+             greedy["bleu_lowercased"], beam["bleu"], beam["bleu_lowercased"]],
+            [f"TF tutorial design ({tutorial['steps']} steps, "
+             f"{tutorial['target_tokens_per_second']:,.0f} tgt tok/s)", tutorial["bleu"],
+             tutorial["bleu_lowercased"], "", ""]]
+    table(rows, ["model", "greedy BLEU", "greedy, lowercased", f"beam {ours['beam_width']} BLEU",
+                 "beam, lowercased"])
+    anchor = tutorial["bleu_lowercased"]
+    print(f"\nratio, greedy lowercased: {greedy['bleu_lowercased'] / anchor:.2f}; ours with "
+          f"beam (cased) to the tutorial's greedy (lowercased): {beam['bleu'] / anchor:.2f}")
+    write_rows(FLAGS.json_out, [{
+        "row": f"unseen corpus (eng->spa, 29k pairs, own dev/test files), default flags, "
+               f"{minutes:g} min, greedy, lowercased",
+        "unit": "BLEU", "ours": greedy["bleu_lowercased"],
+        "anchor": tutorial["bleu_lowercased"], "anchor_name": "TF tutorial design, same run"}])
 
 
 def aer_scores(model_dir, beam_width):
