@@ -1,7 +1,7 @@
 r"""The anchor of translate: a plain Keras encoder-decoder in the TF tutorial's design.
 
 "Neural machine translation with attention" (tensorflow.org/text/tutorials/nmt_with_attention)
-built at the size of our default RNN model (GRU 256, embeddings 128), trained the tutorial's
+built at the size of our RNN model's defaults (GRU 256, embeddings 128), trained the tutorial's
 way: `model.fit` with Adam and the masked cross-entropy on shuffled batches of 64 sentences,
 each padded to its longest sentence (no bucketing), float32. The tutorial's extra metrics
 (masked accuracy, the loss again) are left out: they are reporting, not training.
@@ -16,11 +16,12 @@ decoding of the test split and its cased and lowercased BLEU, as the tutorial de
         --test_src=test.en --test_tgt=test.es --time_budget_minutes=25
 
 The corpus (a TSV file or two files a split, as `translate.train` takes them), its seeded
-dev/test hold-out, the length filter and the tokenizers (word level; SentencePiece for
-built-in en-de) are those `python -m translate.train` uses with its defaults, so the
-vocabularies, and hence the embedding and output layers, have the sizes of our model's, and
-the test split is the one our run is scored on. It prints one line of results (with our
-default RNN's parameter count beside the tutorial model's) and writes --json_out.
+dev/test hold-out and the length filter are those `python -m translate.train` uses with its
+defaults, so the test split is the one our run is scored on. The tokenizers are word level,
+as the tutorial's are (SentencePiece for built-in en-de, as translate.train's), so the
+vocabularies, and hence the embedding and output layers, have the sizes of our model's with
+`--subword=word`. It prints one line of results (with our RNN's parameter count beside the
+tutorial model's) and writes --json_out.
 """
 
 import os
@@ -335,11 +336,12 @@ def bleu_scores(hypotheses, references):
 
 
 def our_parameters(src_vocab, tgt_vocab, units=256, embedding_dim=128):
-    """Parameters of our default `translate.train` model (RNN, GRU) for these vocabularies."""
+    """Parameters of our `translate.train --architecture=rnn` model (GRU) for these
+    vocabularies."""
     from translate.model_config import ModelConfig
     from translate.trainer import build_model
 
-    model = build_model(ModelConfig(units=units, embedding_dim=embedding_dim,
+    model = build_model(ModelConfig(architecture="rnn", units=units, embedding_dim=embedding_dim,
                                     src_vocab_size=src_vocab, tgt_vocab_size=tgt_vocab))
     model({"source": tf.ones((1, 3), tf.int32), "decoder_in": tf.ones((1, 3), tf.int32)})
     return model.count_params()
@@ -360,9 +362,9 @@ def _files(split):
 
 
 def load_data():
-    """The corpus and tokenizers as `translate.train` loads and fits them with its defaults:
-    dev and test files as given, else --dev_size and --test_size pairs held out with seed
-    --seed; word-level tokenizers (SentencePiece for built-in en-de) fitted on the training
+    """The corpus as `translate.train` loads it with its defaults (dev and test files as
+    given, else --dev_size and --test_size pairs held out with seed --seed), and tokenizers as
+    it fits them with `--subword=word` (SentencePiece for built-in en-de) on the training
     split; for a training file, --train_size then draws a seeded sample of the training pairs.
 
     Returns:
@@ -480,7 +482,7 @@ def main(argv):
           f"{result['seconds']:.1f} s, {result['cpu_seconds']:.1f} CPU s, "
           f"batch {result['batch_size']}, jit_compile={result['jit_compile']}), "
           f"loss {result['loss']:.3f}, "
-          f"{result['parameters']:,} parameters (our default model: "
+          f"{result['parameters']:,} parameters (our RNN: "
           f"{result['our_parameters']:,})")
     _write_json(result)
 
