@@ -245,6 +245,17 @@ def translate_file(model_dir, source, output, beam_width, alpha=1.0):
     return pathlib.Path(output).read_text(encoding="utf-8").splitlines()
 
 
+def keras_tutorial(out, *args):
+    """Runs benchmarks.keras_nmt_baseline with `args`; returns the figures it wrote to `out`."""
+    cmd = [sys.executable, "-m", "benchmarks.keras_nmt_baseline", *args, f"--json_out={out}"]
+    print("$", " ".join(cmd), flush=True)
+    result = subprocess.run(cmd, env=QUIET_ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    if result.returncode:
+        sys.exit(f"keras_nmt_baseline failed:\n{result.stderr[-3000:]}")
+    return json.loads(pathlib.Path(out).read_text())
+
+
 def heldout():
     """Issue 16's check on a corpus the defaults were never tuned on (`heldout_corpus`): our
     run with only the data flags and the time budget, against the TF tutorial's design
@@ -271,15 +282,8 @@ def heldout():
         print(f"reusing {out}", flush=True)
         tutorial = json.loads(out.read_text())
     else:
-        cmd = [sys.executable, "-m", "benchmarks.keras_nmt_baseline", *data,
-               f"--time_budget_minutes={minutes}", f"--json_out={out}",
-               f"--output_file={root / 'heldout_keras_tutorial.txt'}"]
-        print("$", " ".join(cmd), flush=True)
-        result = subprocess.run(cmd, env=QUIET_ENV, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
-        if result.returncode:
-            sys.exit(f"keras_nmt_baseline failed:\n{result.stderr[-3000:]}")
-        tutorial = json.loads(out.read_text())
+        tutorial = keras_tutorial(out, *data, f"--time_budget_minutes={minutes}",
+                                  f"--output_file={root / 'heldout_keras_tutorial.txt'}")
     print(f"\n{corpus_dir}: eng->spa, 29,000 / 1,014 / 1,000 pairs, {minutes:g} minutes each\n")
     rows = [[f"ours, default flags ({ours['train_steps']} steps, "
              f"{ours['tokens_per_second']:,.0f} tgt tok/s)", greedy["bleu"],
@@ -362,15 +366,8 @@ def against_keras():
     steps = FLAGS.speed_steps
     root = pathlib.Path(FLAGS.root)
     root.mkdir(parents=True, exist_ok=True)
-    out = root / "keras_tutorial.json"
-    cmd = [sys.executable, "-m", "benchmarks.keras_nmt_baseline", f"--train_file={FLAGS.spa_file}",
-           "--reverse", f"--steps={steps}", f"--json_out={out}"]
-    print("$", " ".join(cmd), flush=True)
-    result = subprocess.run(cmd, env=QUIET_ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    if result.returncode:
-        sys.exit(f"keras_nmt_baseline failed:\n{result.stderr[-3000:]}")
-    keras_run = json.loads(out.read_text())
+    keras_run = keras_tutorial(root / "keras_tutorial.json", f"--train_file={FLAGS.spa_file}",
+                               "--reverse", f"--steps={steps}")
     matched = int(round(keras_run["target_tokens"] / keras_run["steps"]))
     # The tutorial's size and tokens: our RNN (GRU 256) on the same word vocabularies.
     common = [f"--train_file={FLAGS.spa_file}", "--reverse", f"--max_steps={steps}",
