@@ -277,7 +277,6 @@ def heldout():
                                                root / "heldout_ours" / f"test_beam{width}.txt",
                                                width), references) for width in (1, 5))
     out = root / "heldout_keras_tutorial.json"
-    tutorial = None
     if FLAGS.reuse and out.exists():
         print(f"reusing {out}", flush=True)
         tutorial = json.loads(out.read_text())
