@@ -348,17 +348,12 @@ def our_parameters(src_vocab, tgt_vocab, units=256, embedding_dim=128):
 
 
 def _files(split):
-    """A split's files from the flags: the TSV file, a (source, target) pair, or None."""
-    tsv = getattr(FLAGS, f"{split}_file", None)
-    src, tgt = getattr(FLAGS, f"{split}_src"), getattr(FLAGS, f"{split}_tgt")
-    if bool(src) != bool(tgt):
-        raise UserError(f"--{split}_src and --{split}_tgt must be given together")
-    if tsv and src:
-        raise UserError(f"--{split}_file and --{split}_src/--{split}_tgt exclude each other")
-    if split != "train" and src and not (FLAGS.train_file or FLAGS.train_src):
-        raise UserError(f"--{split}_src/--{split}_tgt need training files (--train_file or "
-                        "--train_src/--train_tgt)")
-    return tsv or ((src, tgt) if src else None)
+    """A split's files from the flags (the baseline has one TSV flag, for training)."""
+    from translate import corpus
+
+    return corpus.split_files(split, getattr(FLAGS, f"{split}_file", None),
+                              getattr(FLAGS, f"{split}_src"), getattr(FLAGS, f"{split}_tgt"),
+                              train_given=bool(FLAGS.train_file or FLAGS.train_src))
 
 
 def load_data():

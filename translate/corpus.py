@@ -237,6 +237,33 @@ def split_corpus(
     return Corpus(train=out["train"], dev=out["dev"], test=out["test"])
 
 
+def split_files(split: str, tsv: PathLike | None, src: PathLike | None, tgt: PathLike | None,
+                train_given: bool) -> PathLike | tuple[PathLike, PathLike] | None:
+    """Which files hold a split, from its data flags: `--<split>_file` (`tsv`), or
+    `--<split>_src` and `--<split>_tgt`.
+
+    Args:
+        split: "train", "dev" or "test", for the messages.
+        tsv, src, tgt: The flags' values (None or "" when not given).
+        train_given: Whether training files were given (dev and test files need them).
+
+    Returns:
+        The TSV file, a (source, target) pair, or None.
+
+    Raises:
+        DataError: naming the flags, when they exclude each other or come without the
+            others they need.
+    """
+    if tsv and (src or tgt):
+        raise DataError(f"--{split}_file and --{split}_src/--{split}_tgt exclude each other")
+    if bool(src) != bool(tgt):
+        raise DataError(f"--{split}_src and --{split}_tgt must be given together")
+    if split != "train" and (tsv or src) and not train_given:
+        raise DataError("--dev_*/--test_* files need training files (--train_file or "
+                        "--train_src/--train_tgt)")
+    return tsv or ((src, tgt) if src else None)
+
+
 def _read_any(files: PathLike | Sequence[PathLike], reverse: bool) -> list[Pair]:
     if isinstance(files, str | os.PathLike):
         return read_tsv(files, reverse=reverse)

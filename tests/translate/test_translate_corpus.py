@@ -15,6 +15,7 @@ from translate.corpus import (
     read_parallel,
     read_tsv,
     split_corpus,
+    split_files,
 )
 from translate.data_error import DataError
 
@@ -171,3 +172,14 @@ def test_reads_the_real_spa_eng_file():
     pairs = read_tsv(SPA_ENG)
     assert len(pairs) == 118_964
     assert pairs[0] == ("Go.", "Ve.")
+
+
+def test_split_files_from_the_data_flags():
+    assert split_files("train", "a.tsv", None, None, train_given=True) == "a.tsv"
+    assert split_files("dev", "", "d.en", "d.fr", train_given=True) == ("d.en", "d.fr")
+    assert split_files("test", None, None, None, train_given=False) is None
+    for args, message in [(("train", "a.tsv", "a.en", None, True), "exclude each other"),
+                          (("dev", None, "d.en", None, True), "must be given together"),
+                          (("test", "t.tsv", None, None, False), "need training files")]:
+        with pytest.raises(DataError, match=message):
+            split_files(*args[:4], train_given=args[4])
