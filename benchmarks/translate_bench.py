@@ -314,7 +314,7 @@ def aer_scores(model_dir, beam_width):
     cmd = [sys.executable, "-m", "translate.evaluate", f"--model_dir={model_dir}",
            f"--src_file={data / 'test.src'}", f"--ref_file={data / 'test.ref'}",
            f"--ref_alignments={data / 'test.align'}", "--attention_heads=all",
-           f"--beam_width={beam_width}", f"--output_json={out}"]
+           f"--beam_width={beam_width}", "--length_penalty=0", f"--output_json={out}"]
     print("$", " ".join(cmd), flush=True)
     result = subprocess.run(cmd, env=QUIET_ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
@@ -341,7 +341,7 @@ def aer_table():
         for weight in FLAGS.guided_weights:
             run_name = f"aer_{name.replace('+', '_')}_guided{weight}"
             m = run(run_name, *args, f"--guided_alignment_weight={weight}", "--beam_width=5",
-                    minutes=FLAGS.minutes or 4)
+                    "--length_penalty=0", minutes=FLAGS.minutes or 4)
             scores = {beam: aer_scores(pathlib.Path(FLAGS.root) / run_name, beam)
                       for beam in (1, 5)}
             best = scores[1]["aer_best_head"] if name == "transformer" else None

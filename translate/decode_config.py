@@ -16,13 +16,13 @@ class DecodeConfig:
     """How `translate.translate`, `evaluate` and `export` decode.
 
     Attributes:
-        beam_width: Beam width (1: greedy decoding).
+        beam_width: Beam width (1: greedy decoding; random sampling decodes one token at a
+            time, so the --sampling* flags need it at 1, and make it the default).
         length_penalty: GNMT length penalty alpha of beam search (0: none).
         coverage_penalty: GNMT coverage penalty beta of beam search (0: none).
         batch_size: Sentences decoded together.
         sampling: Sample each token from the model's distribution instead of taking the
             most likely one (back-translation); implied by the other --sampling_* flags.
-            Needs --beam_width=1.
         sampling_topk: Sample among the k most likely tokens only (0: all).
         sampling_topp: Sample among the most likely tokens whose probabilities add up to
             this, in (0, 1] (1: all).
@@ -34,8 +34,8 @@ class DecodeConfig:
             most (word-level models only).
     """
 
-    beam_width: int = 1
-    length_penalty: float = 0.0
+    beam_width: int = 5
+    length_penalty: float = 1.0
     coverage_penalty: float = 0.0
     batch_size: int = 64
     sampling: bool = False
@@ -96,4 +96,8 @@ def decode_config_from_flags(skip=()) -> DecodeConfig:
         UserError: on settings that exclude each other (sampling with beam search) or are
             out of range.
     """
+    if "beam_width" not in common_flags.explicit_flags():
+        sampling = common_flags.config_from_flags(DecodeConfig, skip=skip, beam_width=1)
+        if sampling.samples:
+            return sampling
     return common_flags.config_from_flags(DecodeConfig, skip=skip)

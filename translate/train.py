@@ -6,13 +6,16 @@ r"""Train the attention NMT model, then evaluate it on the test split.
     python -m translate.train --model_dir=D --train_src=a.de --train_tgt=a.en \
         --dev_src=... --dev_tgt=... --test_src=... --test_tgt=...
 
+The defaults suit the data: a training file of under 40,000 pairs gets SentencePiece
+vocabularies and 1,024-token batches unless --subword or --tokens_per_batch says otherwise.
 Running the same command again resumes from the newest intact checkpoint. The saved configs
 win: a model flag given explicitly that differs from the saved one is a one-line error that
 leaves the directory untouched; the schedule (steps, budget, evaluation cadence, learning
 rate, final decoding) may change, and each change is logged. The tokenizers saved in the
 directory are reused only for the corpus they were fitted on. At the end it writes
-`metrics.json` (BLEU and chrF on test, speed, precision) beside TensorBoard events with
-attention heatmaps and sample translations. Ctrl-C saves a checkpoint and exits with 130.
+`metrics.json` (BLEU and chrF on test, with beam 5 and greedy; speed, precision) beside
+TensorBoard events with attention heatmaps and sample translations. Ctrl-C saves a
+checkpoint and exits with 130.
 
 Several workers (`MultiWorkerMirroredStrategy`, the cluster in `TF_CONFIG`) run the same
 command with the same --model_dir, on a filesystem they all share; --tokens_per_batch is the
@@ -61,6 +64,12 @@ FLAGS = flags.FLAGS
 SPLITS = ("train", "dev", "test")
 # Settings of the tokenizers: a resumed run keeps the saved ones, like the model config.
 TOKENIZER_FLAGS = ("subword", "vocab_size", "src_lang", "tgt_lang")
+# A training file of fewer pairs is a small corpus. In a time budget it learns more from many
+# small updates than from few large ones, and most of its words are too rare to learn as words:
+# SentencePiece pieces cover them with an output layer half as wide, so steps are cheaper too.
+# spa-eng (116k pairs) learns best with the general defaults (docs/translate/results.md).
+SMALL_CORPUS_PAIRS = 40_000
+SMALL_CORPUS_DEFAULTS = {"subword": "sentencepiece", "tokens_per_batch": 1024}
 
 
 def define_flags():
@@ -96,7 +105,8 @@ def define_flags():
         common_flags.define_once("string", f"{split}_tgt", None,
             f"Two-file corpus: the {split} target sentences, one a line.")
     common_flags.define_once("enum", "subword", None,
-        "Tokenization (default: word, or sentencepiece for built-in en-de).",
+        "Tokenization (default: word; sentencepiece for built-in en-de and for a training "
+        f"file of under {SMALL_CORPUS_PAIRS:,} pairs).",
         enum_values=["word", "sentencepiece"])
     common_flags.define_once("integer", "vocab_size", None,
         "Vocabulary size cap (sentencepiece: its size).",
@@ -123,16 +133,9 @@ def define_flags():
 
 
 def _files(split):
-    tsv = getattr(FLAGS, f"{split}_file")
-    src, tgt = getattr(FLAGS, f"{split}_src"), getattr(FLAGS, f"{split}_tgt")
-    if tsv and (src or tgt):
-        raise DataError(f"--{split}_file and --{split}_src/--{split}_tgt exclude each other")
-    if bool(src) != bool(tgt):
-        raise DataError(f"--{split}_src and --{split}_tgt must be given together")
-    if split != "train" and (tsv or src) and not (FLAGS.train_file or FLAGS.train_src):
-        raise DataError("--dev_*/--test_* files need training files (--train_file or "
-                        "--train_src/--train_tgt)")
-    return tsv or ((src, tgt) if src else None)
+    return corpus.split_files(split, getattr(FLAGS, f"{split}_file"),
+                              getattr(FLAGS, f"{split}_src"), getattr(FLAGS, f"{split}_tgt"),
+                              train_given=bool(FLAGS.train_file or FLAGS.train_src))
 
 
 def data_name():
@@ -150,13 +153,19 @@ def data_name():
     return f"{name}-reversed" if FLAGS.reverse else name
 
 
-def data_defaults():
-    """The tokenizer settings that suit the data: {"subword", "src_lang", "tgt_lang"}."""
+def data_defaults(train_pairs):
+    """The defaults that suit the data: the tokenizer settings {"subword", "src_lang",
+    "tgt_lang"}, and {"tokens_per_batch"} for a small training file.
+
+    Args:
+        train_pairs: The number of training pairs.
+    """
     if _files("train") is None:
         src, tgt = FLAGS.builtin_pair.split("-")
         return {"subword": builtin_corpus.recommended_subword(FLAGS.builtin_pair),
                 "src_lang": src, "tgt_lang": tgt}
-    return {"subword": "word", "src_lang": "en", "tgt_lang": "en"}
+    defaults = {"subword": "word", "src_lang": "en", "tgt_lang": "en"}
+    return defaults | (SMALL_CORPUS_DEFAULTS if train_pairs < SMALL_CORPUS_PAIRS else {})
 
 
 def load_data(seed, chief=True):
@@ -254,9 +263,14 @@ def _only(saved, fields):
     return None if saved is None else {k: v for k, v in saved.items() if k in fields}
 
 
-def reconcile(path):
-    """The run's settings: the flags for a new run; on resume, the saved configs with the
-    schedule changes the flags make. Reads the directory only.
+def reconcile(path, train_pairs):
+    """The run's settings: the flags (with the defaults that suit the data, for those not
+    given) for a new run; on resume, the saved configs with the schedule changes the flags
+    make. Reads the directory only.
+
+    Args:
+        path: The model directory.
+        train_pairs: The number of training pairs.
 
     Returns:
         (model settings: the ModelConfig fields but the vocabulary sizes, TrainConfig,
@@ -270,7 +284,12 @@ def reconcile(path):
     explicit = common_flags.explicit_flags()
     saved_model, saved_train, saved_record = model_dir.saved_configs(path)
     where = f"--model_dir={path}"
-    given_model = {f.name: FLAGS[f.name].value for f in dataclasses.fields(ModelConfig)
+    defaults = data_defaults(train_pairs)
+
+    def given(name):
+        return FLAGS[name].value if name in explicit else defaults.get(name, FLAGS[name].value)
+
+    given_model = {f.name: given(f.name) for f in dataclasses.fields(ModelConfig)
                    if f.name not in VOCAB_FIELDS}
     model_settings = core_dir.reconcile_config(_only(saved_model, given_model), given_model,
                                                explicit, where=where)
@@ -283,10 +302,9 @@ def reconcile(path):
             raise UserError(f"{', '.join(ignored)} only {verb} to --architecture={other}, and "
                             f"this run's is {architecture}: add --architecture={other} or "
                             f"drop {them}")
-    given_train = {f.name: FLAGS[f.name].value for f in dataclasses.fields(TrainConfig)}
+    given_train = {f.name: given(f.name) for f in dataclasses.fields(TrainConfig)}
     train = core_dir.reconcile_config(_only(saved_train, given_train), given_train, explicit,
                                       may_change=SCHEDULE_FIELDS, where=where)
-    defaults = data_defaults()
     given_tokenizers = {name: FLAGS[name].value or defaults.get(name)
                         for name in TOKENIZER_FLAGS}
     tokenizers = core_dir.reconcile_config(_only(saved_record, given_tokenizers),
@@ -312,9 +330,10 @@ def main(argv):
         raise UserError(str(error)) from None
     chief = strategy.is_chief(dist)
     path = resolve_model_dir(dist, common.seed)
-    model_settings, train_config, tokenizer_settings, saved_record = reconcile(path)
     data = load_data(FLAGS.data_seed, chief)
     print(f"corpus: {data.summary()}")
+    model_settings, train_config, tokenizer_settings, saved_record = reconcile(
+        path, len(data.train))
     src_tok, tgt_tok, record = tokenizers_for(path, data, tokenizer_settings, saved_record,
                                               chief)
     model_config = _config(ModelConfig, **model_settings, src_vocab_size=src_tok.vocab_size,

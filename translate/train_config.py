@@ -22,7 +22,8 @@ class TrainConfig:
 
     Attributes:
         tokens_per_batch: Target tokens per global batch (batches are made by token count
-            and split over the replicas).
+            and split over the replicas; translate.train's default is 1024 for a training
+            file of under 40,000 pairs).
         max_length: Training pairs with a side longer than this many tokens (EOS included)
             are left out.
         learning_rate: Peak learning rate of Adam.
@@ -40,7 +41,8 @@ class TrainConfig:
             the best one by dev BLEU.
         patience: Stop after this many evaluations without a better dev BLEU (0: never).
         dev_eval_sentences: Dev sentences decoded (greedily) at each evaluation.
-        beam_width: Beam width of the final test evaluation (1: greedy).
+        beam_width: Beam width of the final test evaluation (1: greedy; greedy BLEU is
+            reported beside the beam's).
         length_penalty: GNMT length penalty alpha of the final beam search (0: none).
         coverage_penalty: GNMT coverage penalty beta of the final beam search (0: none).
         keep_checkpoints: Regular checkpoints kept (the newest; at least 2), for
@@ -63,8 +65,8 @@ class TrainConfig:
     eval_every: int = 250
     patience: int = 0
     dev_eval_sentences: int = 500
-    beam_width: int = 1
-    length_penalty: float = 0.0
+    beam_width: int = 5
+    length_penalty: float = 1.0
     coverage_penalty: float = 0.0
     keep_checkpoints: int = 5
     guided_alignment_weight: float = 1.0

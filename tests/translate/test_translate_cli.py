@@ -95,7 +95,7 @@ def test_bad_training_input_is_one_line_and_leaves_no_directory(tmp_path, monkey
     [
         ("translate.translate", ["--model_dir={d}/typo"], "--model_dir={d}/typo does not exist"),
         ("translate.translate", ["--model_dir={d}"], "has no model_config.json"),
-        ("translate.translate", ["--model_dir={m}", "--n_best=2"], "--beam_width >= 2"),
+        ("translate.translate", ["--model_dir={m}", "--n_best=6"], "--beam_width >= 6"),
         ("translate.translate", ["--model_dir={m}", "--output_file={d}/file/out.txt"],
          "is a file"),
         ("translate.translate", ["--model_dir={m}", "--plot_dir={d}/file/plots"], "is a file"),
@@ -211,8 +211,8 @@ def test_models_that_do_not_share_a_vocabulary_are_one_line_before_any_work(tmp_
 
 
 def test_ensembles_and_sampling_from_the_command_line(tmp_path, trained_dir):
-    """An ensemble of a model with itself translates as the model does; samples depend on
-    --seed, not on --batch_size."""
+    """An ensemble of a model with itself translates as the model does; samples (the default
+    beam gives way to them) depend on --seed, not on --batch_size."""
     (tmp_path / "src.txt").write_text("May 3, 1950\ntwelve\nSunday, March 21, 1999\nsix\n",
                                       encoding="utf-8")
     source = f"--input_file={tmp_path}/src.txt"
@@ -224,8 +224,8 @@ def test_ensembles_and_sampling_from_the_command_line(tmp_path, trained_dir):
         return result.stdout
 
     # (Beam search and the step log-probs are checked in test_translate_ensemble.py.)
-    greedy = translate(f"--model_dir={trained_dir}")
-    assert translate(f"--model_dir={trained_dir},{trained_dir}") == greedy
+    greedy = translate(f"--model_dir={trained_dir}", "--beam_width=1")
+    assert translate(f"--model_dir={trained_dir},{trained_dir}", "--beam_width=1") == greedy
     sampled = translate(f"--model_dir={trained_dir}", "--sampling", "--seed=1")
     assert sampled == translate(f"--model_dir={trained_dir}", "--sampling", "--seed=1",
                                 "--batch_size=1")
@@ -354,6 +354,38 @@ def test_default_run_directory_is_named_after_the_data():
             assert train.data_name() == name
             path = train.resolve_model_dir(_default_strategy(), seed=3)
             assert path.name.startswith(f"translate__{name}__3__") and not path.exists()
+
+
+def test_defaults_follow_the_size_of_the_training_file(tmp_path, trained_transformer_dir):
+    """A training file of few pairs gets SentencePiece and smaller batches unless the flags say
+    otherwise; a large one and the built-in corpus keep the general defaults; a
+    resumed run keeps what it was trained with."""
+    import translate.train as train
+
+    train.define_flags()
+    small, large = train.SMALL_CORPUS_PAIRS - 1, train.SMALL_CORPUS_PAIRS
+    general, for_small = ("transformer", "word", 2048), ("transformer", "sentencepiece", 1024)
+    cases = [([], small, general),
+             (["--train_file=a.tsv"], small, for_small),
+             (["--train_src=a.de", "--train_tgt=a.en"], small, for_small),
+             (["--train_file=a.tsv"], large, general),
+             (["--train_file=a.tsv", "--tokens_per_batch=4096"], small,
+              ("transformer", "sentencepiece", 4096)),
+             (["--train_file=a.tsv", "--subword=word", "--architecture=rnn"], small,
+              ("rnn", "word", 1024))]
+    for args, pairs, expected in cases:
+        with flagsaver.flagsaver():
+            FLAGS.unparse_flags()
+            FLAGS(["translate.train", *args])
+            model, train_config, tokenizers, _ = train.reconcile(tmp_path / "new", pairs)
+            assert (model["architecture"], tokenizers["subword"],
+                    train_config.tokens_per_batch) == expected, args
+    with flagsaver.flagsaver():  # the tiny Transformer: built-in corpus, word level, 256 tokens
+        FLAGS.unparse_flags()
+        FLAGS(["translate.train", "--train_file=a.tsv"])
+        model, train_config, tokenizers, _ = train.reconcile(trained_transformer_dir, small)
+    assert (model["architecture"], tokenizers["subword"], train_config.tokens_per_batch) == (
+        "transformer", "word", 256)
 
 
 def _default_strategy():
