@@ -58,9 +58,10 @@ def test_html_holds_every_sentence_as_attention_json_does_and_matches_training(
     sources = _dev_sources(model_dir)[:FIXED_DEV_SENTENCES]
     (tmp_path / "in.txt").write_text("\n".join(sources) + "\n", encoding="utf-8")
     page, jsonl = tmp_path / "attention.html", tmp_path / "attention.jsonl"
+    # Greedy, as the trainer's dev evaluations decode.
     result = run_tool("translate.translate", f"--model_dir={model_dir}",
                       f"--input_file={tmp_path / 'in.txt'}", f"--html={page}",
-                      f"--attention_json={jsonl}")
+                      f"--attention_json={jsonl}", "--beam_width=1")
     assert result.returncode == 0, result.stderr
     records = html_records(page)
     lines = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
