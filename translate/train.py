@@ -305,8 +305,7 @@ def reconcile(path, train_pairs):
     given_train = {f.name: given(f.name) for f in dataclasses.fields(TrainConfig)}
     train = core_dir.reconcile_config(_only(saved_train, given_train), given_train, explicit,
                                       may_change=SCHEDULE_FIELDS, where=where)
-    given_tokenizers = {name: FLAGS[name].value or defaults.get(name)
-                        for name in TOKENIZER_FLAGS}
+    given_tokenizers = {name: given(name) for name in TOKENIZER_FLAGS}
     tokenizers = core_dir.reconcile_config(_only(saved_record, given_tokenizers),
                                            given_tokenizers, explicit, where=where)
     return model_settings, _config(TrainConfig, **train), tokenizers, saved_record
