@@ -57,19 +57,22 @@ from translate.model_config import (  # noqa: E402
     VOCAB_FIELDS,
     ModelConfig,
 )
-from translate.tokenizer import Tokenizer  # noqa: E402
+from translate.tokenizer import DEFAULT_SENTENCEPIECE_VOCAB, Tokenizer  # noqa: E402
 from translate.train_config import SCHEDULE_FIELDS, TrainConfig  # noqa: E402
 
 FLAGS = flags.FLAGS
 SPLITS = ("train", "dev", "test")
 # Settings of the tokenizers: a resumed run keeps the saved ones, like the model config.
 TOKENIZER_FLAGS = ("subword", "vocab_size", "src_lang", "tgt_lang")
-# A training file of fewer pairs is a small corpus. In a time budget it learns more from many
-# small updates than from few large ones, and most of its words are too rare to learn as words:
-# SentencePiece pieces cover them with an output layer half as wide, so steps are cheaper too.
-# spa-eng (116k pairs) learns best with the general defaults (docs/translate/results.md).
+# A training file of fewer pairs is a small corpus. Most of its words are too rare to learn as
+# words: 4,000 SentencePiece pieces a side cover them with a narrow output layer, so steps are
+# cheaper and every piece is seen often. A 25-minute budget ends before such a corpus is
+# overfitted, so dropout only slows learning there, and a Transformer whose output layer is its
+# target embedding has fewer weights to learn. spa-eng (116k pairs) learns best with the
+# general defaults (docs/translate/results.md).
 SMALL_CORPUS_PAIRS = 40_000
-SMALL_CORPUS_DEFAULTS = {"subword": "sentencepiece", "tokens_per_batch": 1024}
+SMALL_CORPUS_DEFAULTS = {"subword": "sentencepiece", "vocab_size": 4000, "tokens_per_batch": 1024,
+                         "dropout": 0.0, "tie_embeddings": True}
 
 
 def define_flags():
@@ -109,7 +112,10 @@ def define_flags():
         f"file of under {SMALL_CORPUS_PAIRS:,} pairs).",
         enum_values=["word", "sentencepiece"])
     common_flags.define_once("integer", "vocab_size", None,
-        "Vocabulary size cap (sentencepiece: its size).",
+        "Vocabulary size cap (sentencepiece: its size; default: none for word, "
+        f"{DEFAULT_SENTENCEPIECE_VOCAB} for sentencepiece, "
+        f"{SMALL_CORPUS_DEFAULTS['vocab_size']} for a training file of under "
+        f"{SMALL_CORPUS_PAIRS:,} pairs).",
         lower_bound=8)
     common_flags.define_once("string", "src_lang", None,
         "Source language code for Moses (default: from --builtin_pair, or en).")
@@ -155,7 +161,7 @@ def data_name():
 
 def data_defaults(train_pairs):
     """The defaults that suit the data: the tokenizer settings {"subword", "src_lang",
-    "tgt_lang"}, and {"tokens_per_batch"} for a small training file.
+    "tgt_lang"}, and those of `SMALL_CORPUS_DEFAULTS` that apply, for a small training file.
 
     Args:
         train_pairs: The number of training pairs.
@@ -165,7 +171,15 @@ def data_defaults(train_pairs):
         return {"subword": builtin_corpus.recommended_subword(FLAGS.builtin_pair),
                 "src_lang": src, "tgt_lang": tgt}
     defaults = {"subword": "word", "src_lang": "en", "tgt_lang": "en"}
-    return defaults | (SMALL_CORPUS_DEFAULTS if train_pairs < SMALL_CORPUS_PAIRS else {})
+    if train_pairs >= SMALL_CORPUS_PAIRS:
+        return defaults
+    small = dict(SMALL_CORPUS_DEFAULTS)
+    explicit = common_flags.explicit_flags()
+    if "subword" in explicit and FLAGS.subword != "sentencepiece":
+        del small["vocab_size"]  # a word vocabulary keeps every word unless capped by hand
+    if "architecture" in explicit and FLAGS.architecture != "transformer":
+        del small["tie_embeddings"]  # the transformer's only
+    return defaults | small
 
 
 def load_data(seed, chief=True):

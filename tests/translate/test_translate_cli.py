@@ -357,35 +357,41 @@ def test_default_run_directory_is_named_after_the_data():
 
 
 def test_defaults_follow_the_size_of_the_training_file(tmp_path, trained_transformer_dir):
-    """A training file of few pairs gets SentencePiece and smaller batches unless the flags say
-    otherwise; a large one and the built-in corpus keep the general defaults; a
-    resumed run keeps what it was trained with."""
+    """A training file of few pairs gets 4,000 SentencePiece pieces a side, smaller batches,
+    no dropout and tied embeddings unless the flags say otherwise (a word vocabulary stays
+    uncapped, an RNN untied); a large one and the built-in corpus keep the general defaults;
+    a resumed run keeps what it was trained with."""
     import translate.train as train
 
     train.define_flags()
     small, large = train.SMALL_CORPUS_PAIRS - 1, train.SMALL_CORPUS_PAIRS
-    general, for_small = ("transformer", "word", 2048), ("transformer", "sentencepiece", 1024)
+    # (architecture, subword, vocab_size, tokens_per_batch, dropout, tie_embeddings)
+    general = ("transformer", "word", None, 2048, 0.1, False)
+    for_small = ("transformer", "sentencepiece", 4000, 1024, 0.0, True)
     cases = [([], small, general),
              (["--train_file=a.tsv"], small, for_small),
              (["--train_src=a.de", "--train_tgt=a.en"], small, for_small),
              (["--train_file=a.tsv"], large, general),
-             (["--train_file=a.tsv", "--tokens_per_batch=4096"], small,
-              ("transformer", "sentencepiece", 4096)),
+             (["--train_file=a.tsv", "--tokens_per_batch=4096", "--vocab_size=6000",
+               "--dropout=0.2", "--notie_embeddings"], small,
+              ("transformer", "sentencepiece", 6000, 4096, 0.2, False)),
              (["--train_file=a.tsv", "--subword=word", "--architecture=rnn"], small,
-              ("rnn", "word", 1024))]
+              ("rnn", "word", None, 1024, 0.0, False))]
     for args, pairs, expected in cases:
         with flagsaver.flagsaver():
             FLAGS.unparse_flags()
             FLAGS(["translate.train", *args])
             model, train_config, tokenizers, _ = train.reconcile(tmp_path / "new", pairs)
-            assert (model["architecture"], tokenizers["subword"],
-                    train_config.tokens_per_batch) == expected, args
+            assert (model["architecture"], tokenizers["subword"], tokenizers["vocab_size"],
+                    train_config.tokens_per_batch, model["dropout"],
+                    model["tie_embeddings"]) == expected, args
     with flagsaver.flagsaver():  # the tiny Transformer: built-in corpus, word level, 256 tokens
         FLAGS.unparse_flags()
         FLAGS(["translate.train", "--train_file=a.tsv"])
         model, train_config, tokenizers, _ = train.reconcile(trained_transformer_dir, small)
-    assert (model["architecture"], tokenizers["subword"], train_config.tokens_per_batch) == (
-        "transformer", "word", 256)
+    assert (model["architecture"], tokenizers["subword"], tokenizers["vocab_size"],
+            train_config.tokens_per_batch, model["dropout"], model["tie_embeddings"]) == (
+        "transformer", "word", None, 256, 0.1, False)
 
 
 def _default_strategy():
