@@ -159,12 +159,13 @@ def data_name():
     return f"{name}-reversed" if FLAGS.reverse else name
 
 
-def data_defaults(train_pairs):
+def data_defaults(train_pairs, explicit):
     """The defaults that suit the data: the tokenizer settings {"subword", "src_lang",
     "tgt_lang"}, and those of `SMALL_CORPUS_DEFAULTS` that apply, for a small training file.
 
     Args:
         train_pairs: The number of training pairs.
+        explicit: The names of the flags given on the command line.
     """
     if _files("train") is None:
         src, tgt = FLAGS.builtin_pair.split("-")
@@ -174,7 +175,6 @@ def data_defaults(train_pairs):
     if train_pairs >= SMALL_CORPUS_PAIRS:
         return defaults
     small = dict(SMALL_CORPUS_DEFAULTS)
-    explicit = common_flags.explicit_flags()
     if "subword" in explicit and FLAGS.subword != "sentencepiece":
         del small["vocab_size"]  # a word vocabulary keeps every word unless capped by hand
     if "architecture" in explicit and FLAGS.architecture != "transformer":
@@ -298,7 +298,7 @@ def reconcile(path, train_pairs):
     explicit = common_flags.explicit_flags()
     saved_model, saved_train, saved_record = model_dir.saved_configs(path)
     where = f"--model_dir={path}"
-    defaults = data_defaults(train_pairs)
+    defaults = data_defaults(train_pairs, explicit)
 
     def given(name):
         return FLAGS[name].value if name in explicit else defaults.get(name, FLAGS[name].value)
