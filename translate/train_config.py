@@ -22,8 +22,7 @@ class TrainConfig:
 
     Attributes:
         tokens_per_batch: Target tokens per global batch (batches are made by token count
-            and split over the replicas; translate.train's default is 1024 for a training
-            file of under 40,000 pairs).
+            and split over the replicas).
         max_length: Training pairs with a side longer than this many tokens (EOS included)
             are left out.
         learning_rate: Peak learning rate of Adam.

@@ -357,17 +357,17 @@ def test_default_run_directory_is_named_after_the_data():
 
 
 def test_defaults_follow_the_size_of_the_training_file(tmp_path, trained_transformer_dir):
-    """A training file of few pairs gets 4,000 SentencePiece pieces a side, smaller batches,
-    no dropout and tied embeddings unless the flags say otherwise (a word vocabulary stays
-    uncapped, an RNN untied); a large one and the built-in corpus keep the general defaults;
-    a resumed run keeps what it was trained with."""
+    """A training file of few pairs gets 4,000 SentencePiece pieces a side, no dropout and
+    tied embeddings unless the flags say otherwise (a word vocabulary stays uncapped, an RNN
+    untied); a large one and the built-in corpus keep the general defaults; a resumed run
+    keeps what it was trained with."""
     import translate.train as train
 
     train.define_flags()
     small, large = train.SMALL_CORPUS_PAIRS - 1, train.SMALL_CORPUS_PAIRS
     # (architecture, subword, vocab_size, tokens_per_batch, dropout, tie_embeddings)
     general = ("transformer", "word", None, 2048, 0.1, False)
-    for_small = ("transformer", "sentencepiece", 4000, 1024, 0.0, True)
+    for_small = ("transformer", "sentencepiece", 4000, 2048, 0.0, True)
     cases = [([], small, general),
              (["--train_file=a.tsv"], small, for_small),
              (["--train_src=a.de", "--train_tgt=a.en"], small, for_small),
@@ -376,7 +376,7 @@ def test_defaults_follow_the_size_of_the_training_file(tmp_path, trained_transfo
                "--dropout=0.2", "--notie_embeddings"], small,
               ("transformer", "sentencepiece", 6000, 4096, 0.2, False)),
              (["--train_file=a.tsv", "--subword=word", "--architecture=rnn"], small,
-              ("rnn", "word", None, 1024, 0.0, False))]
+              ("rnn", "word", None, 2048, 0.0, False))]
     for args, pairs, expected in cases:
         with flagsaver.flagsaver():
             FLAGS.unparse_flags()
