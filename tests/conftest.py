@@ -2,8 +2,15 @@
 graphs without Grappler, and its test processes without the cyclic garbage collector."""
 
 import os
+import signal
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# A shell starts background jobs (`cmd &`, nohup) with Ctrl-C ignored, and children inherit
+# that. attn_core.interrupt leaves an ignored SIGINT alone, as Python does, so the Ctrl-C
+# tests need it back: with a handler here, every process the tests start gets the default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
